@@ -1,0 +1,1 @@
+"""The `basketry` command: one entry point dispatching to each component's subcommands."""

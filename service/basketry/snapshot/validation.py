@@ -1,0 +1,77 @@
+"""Checks an array set against the schema; shared by the writer and the reader."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from basketry.snapshot.errors import SnapshotError
+from basketry.snapshot.schema import ARRAYS, REQUIRED_COUNTS, ArraySpec, dimension_sizes
+
+
+def check_counts(counts: Mapping[str, object]) -> dict[str, int]:
+    """The manifest counts the shapes depend on, as ints; refuses missing or negative ones."""
+    checked: dict[str, int] = {}
+    for key in REQUIRED_COUNTS:
+        value = counts.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise SnapshotError(f"manifest counts.{key} must be a non-negative integer, got {value!r}")
+        checked[key] = value
+    return checked
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray], counts: Mapping[str, object]) -> None:
+    """Raise SnapshotError unless `arrays` is exactly the schema with consistent shapes."""
+    missing = sorted(set(ARRAYS) - set(arrays))
+    extra = sorted(set(arrays) - set(ARRAYS))
+    if missing or extra:
+        raise SnapshotError(f"array set does not match the schema: missing {missing}, unexpected {extra}")
+    sizes = dimension_sizes(
+        check_counts(counts),
+        history_entries=int(arrays["history_items"].shape[0]),
+        pair_entries=int(arrays["pairs_partner"].shape[0]),
+    )
+    for name, spec in ARRAYS.items():
+        _check_one(name, spec, arrays[name], sizes)
+    _check_csr("history", arrays["history_indptr"], arrays["history_items"], sizes["I"])
+    _check_csr("pairs", arrays["pairs_indptr"], arrays["pairs_partner"], sizes["I"])
+    categories = arrays["item_categories"]
+    if categories.size and (categories.min() < -1 or categories.max() >= sizes["K"]):
+        raise SnapshotError("item_categories holds an index outside the categories array")
+    for name in ("customer_factors", "item_factors"):
+        if not np.isfinite(arrays[name]).all():
+            raise SnapshotError(f"{name} holds NaN or infinite values")
+
+
+def _check_one(name: str, spec: ArraySpec, array: np.ndarray, sizes: Mapping[str, int]) -> None:
+    if array.dtype.hasobject:
+        raise SnapshotError(f"{name}: object arrays are refused (they would need pickle)")
+    if spec.kind == "U":
+        if array.dtype.kind != "U":
+            raise SnapshotError(f"{name}: expected a unicode string array, got dtype {array.dtype}")
+    elif array.dtype != np.dtype(spec.kind):
+        raise SnapshotError(f"{name}: expected dtype {np.dtype(spec.kind)}, got {array.dtype}")
+    expected = tuple(sizes[dim] for dim in spec.shape)
+    if array.shape != expected:
+        raise SnapshotError(f"{name}: expected shape {expected} {spec.shape}, got {array.shape}")
+
+
+def _check_csr(prefix: str, indptr: np.ndarray, indices: np.ndarray, n_columns: int) -> None:
+    if indptr.size == 0 or indptr[0] != 0 or indptr[-1] != indices.shape[0]:
+        raise SnapshotError(f"{prefix}_indptr must start at 0 and end at the number of entries")
+    if indptr.size > 1 and (np.diff(indptr) < 0).any():
+        raise SnapshotError(f"{prefix}_indptr must not decrease")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_columns):
+        raise SnapshotError(f"{prefix}: an item index is outside 0..{n_columns - 1}")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
