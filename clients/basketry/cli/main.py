@@ -28,7 +28,9 @@ COMMANDS: dict[str, Command] = {
     "train": Command("basketry.training.cli", "fit models on order history and publish a snapshot"),
     "serve": Command("basketry.server.cli", "serve the latest snapshot over gRPC"),
     "recommend": Command("basketry.client.cli", "picks for one customer"),
-    "picks": Command("basketry.client.cli", "picks for many customers to CSV/JSONL (mail campaigns)"),
+    "picks": Command(
+        "basketry.client.cli", "picks for many customers to CSV/JSONL (mail campaigns)"
+    ),
     "bundle": Command("basketry.client.cli", "items bought together with a basket"),
     "similar-items": Command("basketry.client.cli", "items most like an item"),
     "similar-customers": Command("basketry.client.cli", "customers most like a customer"),
@@ -60,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         top.error(f"unknown command {name!r} (choose from {', '.join(COMMANDS)})")
     command = COMMANDS[name]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     parser = argparse.ArgumentParser(prog=f"basketry {name}", description=command.summary)
     handler: Handler = importlib.import_module(command.module).configure(name, parser)
     try:

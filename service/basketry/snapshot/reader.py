@@ -43,7 +43,9 @@ def read_latest_version(snapshot_dir: Path) -> str:
 
 def load_latest(snapshot_dir: Path, *, verify_checksums: bool = True) -> LoadedSnapshot:
     """Load the version LATEST points at."""
-    return load_snapshot(snapshot_dir / read_latest_version(snapshot_dir), verify_checksums=verify_checksums)
+    return load_snapshot(
+        snapshot_dir / read_latest_version(snapshot_dir), verify_checksums=verify_checksums
+    )
 
 
 def load_snapshot(version_dir: Path, *, verify_checksums: bool = True) -> LoadedSnapshot:
@@ -58,7 +60,9 @@ def load_snapshot(version_dir: Path, *, verify_checksums: bool = True) -> Loaded
         expected_file = f"{name}.npy"
         if not isinstance(entry, dict) or entry.get("file") != expected_file:
             # File names are fixed by the schema, so a manifest cannot point elsewhere.
-            raise SnapshotError(f"{version_dir}: manifest entry for {name} must name {expected_file}")
+            raise SnapshotError(
+                f"{version_dir}: manifest entry for {name} must name {expected_file}"
+            )
         path = version_dir / expected_file
         if not path.is_file():
             raise SnapshotError(f"{version_dir}: missing file {expected_file}")
@@ -66,7 +70,9 @@ def load_snapshot(version_dir: Path, *, verify_checksums: bool = True) -> Loaded
             raise SnapshotError(f"{version_dir}: checksum mismatch for {expected_file}")
         arrays[name] = _load_array(path)
     check_arrays(arrays, manifest["counts"])
-    return LoadedSnapshot(version=manifest["version"], path=version_dir, manifest=manifest, arrays=arrays)
+    return LoadedSnapshot(
+        version=manifest["version"], path=version_dir, manifest=manifest, arrays=arrays
+    )
 
 
 def _read_manifest(version_dir: Path) -> dict[str, Any]:
@@ -92,12 +98,15 @@ def _read_manifest(version_dir: Path) -> dict[str, Any]:
 
 def _load_array(path: Path) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
         # numpy refuses object arrays without pickle: say so plainly.
         raise SnapshotError(f"{path}: cannot load without pickle or malformed: {exc}") from exc
     except OSError as exc:
         raise SnapshotError(f"{path}: unreadable: {exc}") from exc
+    if not isinstance(array, np.ndarray):
+        raise SnapshotError(f"{path}: not a single .npy array")
+    return array
 
 
 def _check_plain_name(name: str, *, what: str) -> None:

@@ -60,7 +60,9 @@ ARRAYS: dict[str, ArraySpec] = {
 REQUIRED_COUNTS = ("customers", "items", "orders", "order_lines", "rules", "factors", "categories")
 
 
-def dimension_sizes(counts: dict[str, int], history_entries: int, pair_entries: int) -> dict[str, int]:
+def dimension_sizes(
+    counts: dict[str, int], history_entries: int, pair_entries: int
+) -> dict[str, int]:
     """Map the symbolic dimensions to sizes for one snapshot."""
     return {
         "C": counts["customers"],

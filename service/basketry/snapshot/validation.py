@@ -18,7 +18,9 @@ def check_counts(counts: Mapping[str, object]) -> dict[str, int]:
     for key in REQUIRED_COUNTS:
         value = counts.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise SnapshotError(f"manifest counts.{key} must be a non-negative integer, got {value!r}")
+            raise SnapshotError(
+                f"manifest counts.{key} must be a non-negative integer, got {value!r}"
+            )
         checked[key] = value
     return checked
 
@@ -28,7 +30,9 @@ def check_arrays(arrays: Mapping[str, np.ndarray], counts: Mapping[str, object])
     missing = sorted(set(ARRAYS) - set(arrays))
     extra = sorted(set(arrays) - set(ARRAYS))
     if missing or extra:
-        raise SnapshotError(f"array set does not match the schema: missing {missing}, unexpected {extra}")
+        raise SnapshotError(
+            f"array set does not match the schema: missing {missing}, unexpected {extra}"
+        )
     sizes = dimension_sizes(
         check_counts(counts),
         history_entries=int(arrays["history_items"].shape[0]),

@@ -66,7 +66,9 @@ def publish_snapshot(
             "metrics": dict(metrics),
             "files": files,
         }
-        _write_durable(temp_dir / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        _write_durable(
+            temp_dir / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True).encode()
+        )
         _fsync_dir(temp_dir)
         version_dir = snapshot_dir / version
         temp_dir.rename(version_dir)
@@ -82,7 +84,9 @@ def publish_snapshot(
 def point_latest(snapshot_dir: Path, version: str) -> None:
     """Atomically make `version` the one servers load."""
     if not (snapshot_dir / version / MANIFEST_NAME).is_file():
-        raise SnapshotError(f"cannot point LATEST at {version!r}: no such version in {snapshot_dir}")
+        raise SnapshotError(
+            f"cannot point LATEST at {version!r}: no such version in {snapshot_dir}"
+        )
     temp = snapshot_dir / f"{TEMP_PREFIX}{LATEST_NAME}-{os.getpid()}-{time.monotonic_ns()}"
     _write_durable(temp, f"{version}\n".encode())
     temp.replace(snapshot_dir / LATEST_NAME)
@@ -128,7 +132,6 @@ def _write_array(directory: Path, name: str, array: np.ndarray) -> dict[str, Any
         "dtype": array.dtype.str,
         "shape": list(array.shape),
     }
-
 
 
 def _write_durable(path: Path, data: bytes) -> None:
