@@ -1,0 +1,186 @@
+"""Serving benchmark: Recommend latency and RecommendBatch throughput, against a reference.
+
+Starts `basketry serve` on a snapshot directory (training one on the bundled Online Retail
+data first if none is given) and bench/reference_server.py (same API, fixed answer, no work),
+then measures both in the same run, one after the other:
+- Recommend: sequential calls over one channel for random known customers -> p50/p99 ms;
+- RecommendBatch: every known customer in chunks of --batch-size -> customers/second.
+Prints a table and writes JSON (--json). Ratios are Basketry / reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+
+from basketry.snapshot import load_latest
+from basketry.v1 import recommender_pb2 as pb
+from basketry.v1 import recommender_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_ORDERS = ROOT / "examples" / "data" / "online_retail.csv.gz"
+
+
+@dataclass
+class Figures:
+    recommend_p50_ms: float
+    recommend_p99_ms: float
+    recommend_mean_ms: float
+    batch_customers_per_second: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_ready(target: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.RecommenderServiceStub(channel)
+        while True:
+            try:
+                stub.Recommend(pb.RecommendRequest(customer_id="warm-up"), timeout=2)
+                return
+            except grpc.RpcError as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server at {target} never became ready: {exc}") from exc
+                time.sleep(0.2)
+
+
+def measure(target: str, customers: list[str], calls: int, batch_size: int) -> Figures:
+    rng = random.Random(7)
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.RecommenderServiceStub(channel)
+        for customer in customers[:50]:  # warm-up
+            stub.Recommend(pb.RecommendRequest(customer_id=customer), timeout=5)
+        latencies = []
+        for _ in range(calls):
+            request = pb.RecommendRequest(customer_id=rng.choice(customers), limit=10)
+            start = time.perf_counter()
+            stub.Recommend(request, timeout=5)
+            latencies.append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        answered = 0
+        for offset in range(0, len(customers), batch_size):
+            chunk = customers[offset : offset + batch_size]
+            request = pb.RecommendBatchRequest(customer_ids=chunk, limit=10)
+            answered += sum(1 for _ in stub.RecommendBatch(request, timeout=120))
+        batch_seconds = time.perf_counter() - start
+    latencies.sort()
+    return Figures(
+        recommend_p50_ms=statistics.median(latencies),
+        recommend_p99_ms=latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        recommend_mean_ms=statistics.fmean(latencies),
+        batch_customers_per_second=answered / batch_seconds,
+    )
+
+
+def run_measured(
+    command: list[str], target: str, customers: list[str], args: argparse.Namespace
+) -> Figures:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_ready(target)
+        return measure(target, customers, args.calls, args.batch_size)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--snapshot-dir", type=Path, help="default: train one on the bundled data")
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+
+    snapshot_dir = args.snapshot_dir
+    if snapshot_dir is None:
+        snapshot_dir = Path(tempfile.mkdtemp(prefix="basketry-bench-"))
+        print(f"training on {BUNDLED_ORDERS.name} into {snapshot_dir} ...", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "basketry.cli.main",
+                "train",
+                "--orders",
+                str(BUNDLED_ORDERS),
+                "--preset",
+                "online-retail",
+                "--snapshot-dir",
+                str(snapshot_dir),
+                "--quiet",
+            ],
+            check=True,
+        )
+    customers = [str(c) for c in load_latest(snapshot_dir).arrays["customer_ids"]]
+
+    basketry_port, reference_port = free_port(), free_port()
+    print(f"{len(customers)} customers; {args.calls} Recommend calls; batches of {args.batch_size}")
+    reference = run_measured(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("reference_server.py")),
+            "--port",
+            str(reference_port),
+        ],
+        f"127.0.0.1:{reference_port}",
+        customers,
+        args,
+    )
+    basketry = run_measured(
+        [
+            sys.executable,
+            "-m",
+            "basketry.cli.main",
+            "serve",
+            "--snapshot-dir",
+            str(snapshot_dir),
+            "--port",
+            str(basketry_port),
+            "--metrics-port",
+            "0",
+        ],
+        f"127.0.0.1:{basketry_port}",
+        customers,
+        args,
+    )
+    rows = [
+        ("Recommend p50 ms", basketry.recommend_p50_ms, reference.recommend_p50_ms),
+        ("Recommend p99 ms", basketry.recommend_p99_ms, reference.recommend_p99_ms),
+        (
+            "RecommendBatch customers/s",
+            basketry.batch_customers_per_second,
+            reference.batch_customers_per_second,
+        ),
+    ]
+    print(f"{'figure':<28}{'basketry':>12}{'reference':>12}{'ratio':>8}")
+    for name, ours, ref in rows:
+        print(f"{name:<28}{ours:>12.2f}{ref:>12.2f}{ours / ref:>8.2f}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"basketry": asdict(basketry), "reference": asdict(reference)}, indent=2)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
