@@ -1,0 +1,63 @@
+"""Everything one training run needs to know, and its flat manifest form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from basketry.training.als import AlsSettings
+from basketry.training.columns import InputFormat
+from basketry.training.confidence import FORMULA, UNITS_WEIGHT
+
+JsonScalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class RulesSettings:
+    min_pair_count: int = 2
+    top_k: int = 100
+    max_basket_size: int = 100
+    size_buckets: int = 16
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    orders: tuple[Path, ...]
+    snapshot_dir: Path
+    input_format: InputFormat
+    als: AlsSettings
+    alpha: float
+    rules: RulesSettings
+    preset: str | None = None
+    catalog: Path | None = None
+    cancellation_prefix: str = "C"
+    buy_again_half_life_days: float = 30.0
+    buy_again_weight: float = 0.5
+    keep: int = 5
+    quiet: bool = False
+
+    def parameters(self) -> dict[str, JsonScalar]:
+        """The manifest's flat parameter dict (JSON scalars only)."""
+        fmt = self.input_format
+        return {
+            "als.factors": self.als.factors,
+            "als.regularization": self.als.regularization,
+            "als.alpha": self.alpha,
+            "als.iterations": self.als.iterations,
+            "als.seed": self.als.seed,
+            "als.threads": self.als.threads,
+            "confidence.weighting": FORMULA,
+            "confidence.units_weight": UNITS_WEIGHT,
+            "rules.min_pair_count": self.rules.min_pair_count,
+            "rules.top_k": self.rules.top_k,
+            "rules.max_basket_size": self.rules.max_basket_size,
+            "rules.size_buckets": self.rules.size_buckets,
+            "rules.score": "z = (n_ab - E_ab) / sqrt(E_ab), basket-size aware E",
+            "buy_again.half_life_days": self.buy_again_half_life_days,
+            "blend.buy_again_weight": self.buy_again_weight,
+            "input.preset": self.preset,
+            "input.timestamp_format": fmt.timestamp_format,
+            "input.exclude_items_regex": fmt.exclude_items_regex,
+            "input.customer_ids_as_floats": fmt.customer_ids_as_floats,
+            "input.cancellation_prefix": self.cancellation_prefix,
+        }

@@ -1,0 +1,145 @@
+"""Runs the training stages in order and publishes one snapshot version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from basketry.snapshot import publish_snapshot
+from basketry.training.als import fit_factors
+from basketry.training.assemble import (
+    TrainedParts,
+    snapshot_arrays,
+    snapshot_counts,
+    snapshot_input_info,
+)
+from basketry.training.catalog import Catalog, read_catalog
+from basketry.training.cleaning import CleanOrders, check_regex, clean, parse_fields
+from basketry.training.columns import ALL_FIELDS, OPTIONAL_FIELDS
+from basketry.training.config import TrainingConfig
+from basketry.training.copurchase import build_baskets, mine_partners
+from basketry.training.errors import TrainingInputError
+from basketry.training.items import item_attributes
+from basketry.training.matrices import build_history, index_lines
+from basketry.training.popularity import item_buyers
+from basketry.training.progress import Stages
+from basketry.training.reading import FileInfo, read_table
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """What a run produced, for the summary table."""
+
+    version_dir: Path
+    snapshot_bytes: int
+    clean: CleanOrders
+    counts: dict[str, int]
+    seconds: dict[str, float]
+    total_seconds: float
+
+
+def train(config: TrainingConfig) -> TrainingReport:
+    """Read, clean, fit, mine and publish; TrainingInputError before publishing on bad input."""
+    stages = Stages(quiet=config.quiet)
+    _check_before_work(config)
+    with stages.stage("read"):
+        typed, files = _read_orders(config)
+        stages.note("read %s rows from %d file(s)", f"{typed.height:,}", len(files))
+    catalog: Catalog | None = None
+    if config.catalog is not None:
+        with stages.stage("catalog"):
+            catalog = read_catalog(config.catalog)
+            stages.note("catalog lists %s items", f"{catalog.items.height:,}")
+    with stages.stage("clean"):
+        cleaned = clean(
+            typed,
+            exclude_items_regex=config.input_format.exclude_items_regex,
+            cancellation_prefix=config.cancellation_prefix,
+        )
+        stages.note("kept %s rows, dropped %s", f"{cleaned.lines.height:,}", _dropped_text(cleaned))
+    if cleaned.lines.is_empty():
+        raise TrainingInputError("no usable order lines left after cleaning (see the drop counts)")
+    with stages.stage("matrices"):
+        indexed = index_lines(cleaned.lines)
+        history = build_history(indexed, alpha=config.alpha)
+        attributes = item_attributes(indexed, catalog)
+        buyers = item_buyers(history.items, indexed.item_ids.shape[0])
+        stages.note(
+            "%s customers x %s items, %s history entries",
+            f"{indexed.customer_ids.shape[0]:,}",
+            f"{indexed.item_ids.shape[0]:,}",
+            f"{history.items.shape[0]:,}",
+        )
+    with stages.stage("fit"):
+        stages.note("ALS: %d factors, %d iterations", config.als.factors, config.als.iterations)
+        customer_factors, item_factors = fit_factors(
+            history.confidence_matrix(indexed.item_ids.shape[0]),
+            config.als,
+            show_progress=not config.quiet,
+        )
+    with stages.stage("mining"):
+        baskets = build_baskets(
+            indexed.lines["order_idx"].to_numpy(),
+            indexed.lines["item_idx"].to_numpy(),
+            n_orders=indexed.order_count,
+            n_items=indexed.item_ids.shape[0],
+            max_basket_size=config.rules.max_basket_size,
+        )
+        partners = mine_partners(
+            baskets,
+            min_pair_count=config.rules.min_pair_count,
+            top_k=config.rules.top_k,
+            max_buckets=config.rules.size_buckets,
+        )
+        stages.note(
+            "%s orders mined (%s too big), %s partner entries",
+            f"{baskets.orders:,}",
+            f"{baskets.too_big:,}",
+            f"{partners.partner.shape[0]:,}",
+        )
+    parts = TrainedParts(
+        indexed, history, attributes, customer_factors, item_factors, buyers, baskets, partners
+    )
+    counts = snapshot_counts(parts)
+    metrics = {f"{name}_seconds": seconds for name, seconds in stages.seconds.items()}
+    metrics["total_seconds"] = stages.total_seconds  # everything before publishing
+    with stages.stage("publish"):
+        version_dir = publish_snapshot(
+            config.snapshot_dir,
+            snapshot_arrays(parts),
+            counts=counts,
+            parameters=config.parameters(),
+            input_info=snapshot_input_info(files, catalog, cleaned, parts),
+            metrics=metrics,
+            keep=config.keep,
+        )
+        stages.note("published %s", version_dir)
+    size = sum(path.stat().st_size for path in version_dir.iterdir())
+    return TrainingReport(version_dir, size, cleaned, counts, stages.seconds, stages.total_seconds)
+
+
+def _check_before_work(config: TrainingConfig) -> None:
+    # Fail before any slow work when a path or the regex is wrong.
+    for path in (*config.orders, *([config.catalog] if config.catalog else [])):
+        if not path.is_file():
+            raise TrainingInputError(f"file not found: {path}")
+    if config.input_format.exclude_items_regex:
+        check_regex(config.input_format.exclude_items_regex)
+
+
+def _read_orders(config: TrainingConfig) -> tuple[pl.DataFrame, list[FileInfo]]:
+    fmt = config.input_format
+    wanted = {name: fmt.column_for(name) for name in ALL_FIELDS}
+    frames, files = [], []
+    for path in config.orders:
+        raw, info = read_table(path, wanted, optional=OPTIONAL_FIELDS)
+        frames.append(parse_fields(raw, fmt))
+        files.append(info)
+    return pl.concat(frames, how="vertical"), files
+
+
+def _dropped_text(cleaned: CleanOrders) -> str:
+    parts = [f"{reason} {count:,}" for reason, count in cleaned.dropped.items() if count]
+    return f"{cleaned.rows_dropped:,} ({', '.join(parts)})" if parts else "0"
