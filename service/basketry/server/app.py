@@ -1,0 +1,146 @@
+"""Assembles the server (gRPC, health, reflection, metrics, snapshot watcher) and runs it.
+
+`create_server(settings)` builds and binds without starting, so tests can bind port 0;
+`serve(settings)` runs until SIGTERM or SIGINT and then drains gracefully.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from threadpoolctl import threadpool_limits
+
+from basketry.server.holder import ModelHolder
+from basketry.server.interceptors import ErrorInterceptor, MetricsInterceptor
+from basketry.server.metrics import ServerMetrics
+from basketry.server.model import ServingModel
+from basketry.server.servicer import RecommenderServicer
+from basketry.server.settings import ServerSettings
+from basketry.server.watcher import SnapshotWatcher
+from basketry.v1 import recommender_pb2, recommender_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = recommender_pb2.DESCRIPTOR.services_by_name["RecommenderService"].full_name
+
+
+class BasketryServer:
+    """A built server: `start()`, then `stop()` (or `wait()` for termination)."""
+
+    def __init__(
+        self, settings: ServerSettings, grpc_server: grpc.Server, port: int, metrics: ServerMetrics
+    ) -> None:
+        self.settings = settings
+        self.grpc_server = grpc_server
+        self.port = port
+        self.metrics = metrics
+        self.metrics_port: int | None = None
+        self.holder = ModelHolder()
+        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self.watcher = SnapshotWatcher(
+            settings.snapshot_dir,
+            self.holder,
+            self.metrics,
+            poll_interval=settings.poll_interval,
+            on_swap=self._mark_serving,
+        )
+
+    @property
+    def target(self) -> str:
+        return _address(self.settings.host, self.port)
+
+    def start(self) -> None:
+        """Load the current snapshot (if any), then take traffic and start polling."""
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.watcher.poll_once()
+        self.grpc_server.start()
+        if self.settings.metrics_port is not None:
+            self.metrics_port = self.metrics.serve_http(
+                self.settings.host, self.settings.metrics_port
+            )
+            log.info(
+                "metrics on http://%s/metrics", _address(self.settings.host, self.metrics_port)
+            )
+        self.watcher.start()
+        log.info("basketry server listening on %s", self.target)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, let in-flight RPCs finish within `grace`, then stop everything."""
+        self.health.enter_graceful_shutdown()
+        self.watcher.stop()
+        self.grpc_server.stop(self.settings.grace if grace is None else grace).wait()
+        self.metrics.stop_http()
+        log.info("basketry server on %s stopped", self.target)
+
+    def _mark_serving(self, model: ServingModel) -> None:
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+def create_server(settings: ServerSettings) -> tuple[BasketryServer, int]:
+    """Build the server and bind its port (not started yet); returns it with the bound port."""
+    metrics = ServerMetrics()
+    grpc_server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
+        # The metrics interceptor is outermost so it sees the status the error one sets.
+        interceptors=[MetricsInterceptor(metrics), ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # Refuse a port another process already serves instead of silently sharing it.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    address = _address(settings.host, settings.port)
+    try:
+        port = grpc_server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise OSError(
+            f"cannot listen on {address}: {exc} (port in use or not a local address?)"
+        ) from exc
+    server = BasketryServer(settings, grpc_server, port, metrics)
+    _register_services(server)
+    return server, port
+
+
+def serve(settings: ServerSettings) -> int:
+    """Run until SIGTERM/SIGINT; returns the process exit code."""
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info(
+            "received %s: draining for up to %.1fs", signal.Signals(signum).name, settings.grace
+        )
+        stop_requested.set()
+
+    # One BLAS thread: requests are small products and threads would fight over 2 cores.
+    with threadpool_limits(limits=1, user_api="blas"):
+        server, _port = create_server(settings)
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        server.start()
+        stop_requested.wait()
+        server.stop()
+    return 0
+
+
+def _register_services(server: BasketryServer) -> None:
+    recommender_pb2_grpc.add_RecommenderServiceServicer_to_server(
+        RecommenderServicer(server.holder, server.metrics), server.grpc_server
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(server.health, server.grpc_server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server.grpc_server
+    )
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

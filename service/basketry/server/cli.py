@@ -1,0 +1,69 @@
+"""`basketry serve`: serve the latest snapshot of a snapshot directory over gRPC."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from basketry.server.app import serve
+from basketry.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = ServerSettings(snapshot_dir=Path("snapshots"))
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    parser.add_argument(
+        "--snapshot-dir", type=Path, required=True, help="directory `basketry train` publishes to"
+    )
+    parser.add_argument(
+        "--host", default=DEFAULTS.host, help="address to listen on (default %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULTS.port, help="gRPC port (default %(default)s)"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEFAULTS.metrics_port,
+        help="Prometheus /metrics port; 0 disables it (default %(default)s)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULTS.poll_interval,
+        help="seconds between checks for a new snapshot (default %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULTS.workers,
+        help="gRPC handler threads (default %(default)s)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULTS.grace,
+        help="seconds in-flight requests get to finish on SIGTERM (default %(default)s)",
+    )
+    return _run
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = ServerSettings(
+            snapshot_dir=args.snapshot_dir,
+            host=args.host,
+            port=args.port,
+            metrics_port=args.metrics_port or None,
+            poll_interval=args.poll_interval,
+            workers=args.workers,
+            grace=args.grace,
+        )
+        return serve(settings)
+    except (ValueError, OSError) as exc:
+        log.error("basketry serve: %s", exc)
+        return 2 if isinstance(exc, ValueError) else 1

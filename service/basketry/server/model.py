@@ -1,0 +1,233 @@
+"""The in-memory serving model built once from a verified snapshot.
+
+Everything a request needs is computed here at load time (id lookups, unit-length factor
+copies for cosine similarity, the customers-by-item index, popularity order), so requests
+only index and multiply. Arrays are copied out of the memory map into RAM (a swap never
+page-faults on a pruned file) and marked read-only: the model is immutable once built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from basketry.snapshot import LoadedSnapshot, SnapshotError
+
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+ArrayT = TypeVar("ArrayT", bound=np.ndarray)
+
+DEFAULT_HALF_LIFE_DAYS = 30.0
+DEFAULT_BUY_AGAIN_WEIGHT = 0.5
+DEFAULT_CONTEXT_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class BlendRule:
+    """How the balanced strategy weighs its normalised (0..1) candidate lists.
+
+    buy_again_weight goes to repurchase scores and 1 - buy_again_weight to latent-factor
+    scores; context_weight goes to items bought with the cart. Read from the manifest
+    ("blend.buy_again_weight", "blend.context_weight") so training can tune it.
+    """
+
+    buy_again_weight: float = DEFAULT_BUY_AGAIN_WEIGHT
+    context_weight: float = DEFAULT_CONTEXT_WEIGHT
+
+
+@dataclass(frozen=True, eq=False)
+class ServingModel:
+    version: str
+    created_at: datetime
+    manifest: Mapping[str, Any]
+    # customers
+    customer_ids: tuple[str, ...]
+    customer_index: Mapping[str, int]
+    customer_factors: F32
+    customer_unit: F32
+    customer_warm: Bools  # has a non-zero factor vector and some history
+    # items
+    item_ids: tuple[str, ...]
+    item_names: tuple[str, ...]
+    item_index: Mapping[str, int]
+    item_categories: I32
+    category_index: Mapping[str, int]
+    item_prices: F32
+    item_in_stock: Bools
+    item_factors: F32
+    item_unit: F32
+    item_has_factors: Bools
+    item_orders: I32
+    popularity: npt.NDArray[np.float64]  # distinct buyers / most buyers of any item, 0..1
+    popularity_order: I64  # items by buyers, most first (ties: lower index)
+    # purchase history, CSR customers x items, and its transpose (buyers per item)
+    history_indptr: I64
+    history_items: I32
+    history_orders: I32
+    history_last_ts: I64
+    history_confidence: F32
+    buyers_indptr: I64
+    buyers_customers: I32
+    # co-purchase partners, CSR items x partners
+    pairs_indptr: I64
+    pairs_partner: I32
+    pairs_count: I32
+    pairs_score: F32
+    # scalars
+    total_orders: int
+    reference_ts: int  # "now" for recency: the newest order in the training data
+    half_life_days: float
+    blend: BlendRule
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_customers(self) -> int:
+        return len(self.customer_ids)
+
+    def item_indices(self, item_ids: Iterable[str]) -> I64:
+        """Indices of the known ids, in order, duplicates dropped; unknown ids are skipped."""
+        seen: dict[int, None] = {}
+        for item_id in item_ids:
+            index = self.item_index.get(item_id)
+            if index is not None:
+                seen[index] = None
+        return np.fromiter(seen, dtype=np.int64, count=len(seen))
+
+    def history_slice(self, customer: int) -> slice:
+        return slice(int(self.history_indptr[customer]), int(self.history_indptr[customer + 1]))
+
+
+def build_model(snapshot: LoadedSnapshot) -> ServingModel:
+    """Build the serving model; SnapshotError if the manifest lacks what serving needs."""
+    arrays = {name: _in_ram(array) for name, array in snapshot.arrays.items()}
+    manifest = snapshot.manifest
+    parameters = manifest.get("parameters") or {}
+    customer_ids = tuple(arrays["customer_ids"].tolist())
+    item_ids = tuple(arrays["item_ids"].tolist())
+    categories = arrays["categories"].tolist()
+    history_indptr = arrays["history_indptr"]
+    customer_unit, customer_nonzero = _unit_rows(arrays["customer_factors"])
+    item_unit, item_nonzero = _unit_rows(arrays["item_factors"])
+    buyers = arrays["item_buyers"].astype(np.float64)
+    buyers_indptr, buyers_customers = _transpose_csr(
+        history_indptr, arrays["history_items"], len(item_ids)
+    )
+    return ServingModel(
+        version=snapshot.version,
+        created_at=_created_at(manifest),
+        manifest=manifest,
+        customer_ids=customer_ids,
+        customer_index=_unique_index(customer_ids, "customer_ids"),
+        customer_factors=arrays["customer_factors"],
+        customer_unit=customer_unit,
+        customer_warm=_frozen(customer_nonzero & (np.diff(history_indptr) > 0)),
+        item_ids=item_ids,
+        item_names=tuple(arrays["item_names"].tolist()),
+        item_index=_unique_index(item_ids, "item_ids"),
+        item_categories=arrays["item_categories"],
+        category_index={name: i for i, name in enumerate(categories)},
+        item_prices=arrays["item_prices"],
+        item_in_stock=arrays["item_in_stock"],
+        item_factors=arrays["item_factors"],
+        item_unit=item_unit,
+        item_has_factors=_frozen(item_nonzero),
+        item_orders=arrays["item_orders"],
+        popularity=_frozen(buyers / buyers.max() if buyers.size and buyers.max() > 0 else buyers),
+        popularity_order=_frozen(np.lexsort((np.arange(buyers.size), -buyers)).astype(np.int64)),
+        history_indptr=history_indptr,
+        history_items=arrays["history_items"],
+        history_orders=arrays["history_orders"],
+        history_last_ts=arrays["history_last_ts"],
+        history_confidence=arrays["history_confidence"],
+        buyers_indptr=buyers_indptr,
+        buyers_customers=buyers_customers,
+        pairs_indptr=arrays["pairs_indptr"],
+        pairs_partner=arrays["pairs_partner"],
+        pairs_count=arrays["pairs_count"],
+        pairs_score=arrays["pairs_score"],
+        total_orders=max(1, int(manifest["counts"]["orders"])),
+        reference_ts=_reference_ts(manifest, arrays["history_last_ts"]),
+        half_life_days=_parameter(
+            parameters, "buy_again.half_life_days", DEFAULT_HALF_LIFE_DAYS, low=1e-9
+        ),
+        blend=BlendRule(
+            buy_again_weight=_parameter(
+                parameters, "blend.buy_again_weight", DEFAULT_BUY_AGAIN_WEIGHT, low=0.0, high=1.0
+            ),
+            context_weight=_parameter(
+                parameters, "blend.context_weight", DEFAULT_CONTEXT_WEIGHT, low=0.0
+            ),
+        ),
+    )
+
+
+def _in_ram(array: np.ndarray) -> np.ndarray:
+    return _frozen(np.array(array, copy=True, order="C"))
+
+
+def _frozen(array: ArrayT) -> ArrayT:
+    array.flags.writeable = False
+    return array
+
+
+def _unit_rows(factors: F32) -> tuple[F32, Bools]:
+    norms = np.linalg.norm(factors, axis=1)
+    nonzero = norms > 0
+    unit = np.zeros_like(factors)
+    unit[nonzero] = factors[nonzero] / norms[nonzero, None]
+    return _frozen(unit), nonzero
+
+
+def _transpose_csr(indptr: I64, indices: I32, n_columns: int) -> tuple[I64, I32]:
+    """The CSC view of a CSR pattern: for each column, its rows in ascending order."""
+    rows = np.repeat(np.arange(indptr.size - 1, dtype=np.int32), np.diff(indptr))
+    order = np.argsort(indices, kind="stable")
+    counts = np.bincount(indices, minlength=n_columns)
+    column_indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return _frozen(column_indptr), _frozen(rows[order])
+
+
+def _unique_index(ids: tuple[str, ...], name: str) -> dict[str, int]:
+    index = {value: i for i, value in enumerate(ids)}
+    if len(index) != len(ids):
+        raise SnapshotError(f"{name} holds duplicate ids")
+    return index
+
+
+def _created_at(manifest: Mapping[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(manifest["created_at"]))
+    except (KeyError, ValueError) as exc:
+        raise SnapshotError(f"manifest created_at is missing or not ISO 8601: {exc}") from exc
+
+
+def _reference_ts(manifest: Mapping[str, Any], last_ts: I64) -> int:
+    value = (manifest.get("input") or {}).get("last_order_ts")
+    if value is None:
+        # Older snapshots: the newest purchase in the history is the same instant.
+        return int(last_ts.max()) if last_ts.size else 0
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise SnapshotError(f"manifest input.last_order_ts must be unix seconds, got {value!r}")
+    return int(value)
+
+
+def _parameter(
+    parameters: Mapping[str, Any], key: str, default: float, *, low: float, high: float = math.inf
+) -> float:
+    value = parameters.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise SnapshotError(
+            f"manifest parameter {key} must be a number in [{low}, {high}], got {value!r}"
+        )
+    return float(value)

@@ -1,0 +1,207 @@
+"""Protobuf requests checked and turned into domain queries.
+
+Every problem in a request is collected and reported at once as one InvalidArgument whose
+field violations name the fields (e.g. "filter.exclude_item_ids[3]").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from basketry.server.domain import BundleQuery, RecommendQuery, Strategy
+from basketry.server.errors import FieldViolation, InvalidArgument
+from basketry.server.filters import ItemFilter
+from basketry.v1 import recommender_pb2 as pb
+
+MAX_ID_BYTES = 256
+DEFAULT_LIMIT = 10
+DEFAULT_LOOKALIKE_LIMIT = 100
+MAX_ITEM_LIMIT = 500
+MAX_CUSTOMER_LIMIT = 10_000
+MAX_BATCH_CUSTOMERS = 10_000
+MAX_BASKET_ITEMS = 100
+MAX_EXCLUDED_ITEMS = 1_000
+MAX_CATEGORIES = 100
+MAX_SEED_CUSTOMERS = 10_000
+MAX_SEED_ITEMS = 1_000
+# A request with thousands of bad ids gets the first few named, not a megabyte of details.
+MAX_REPORTED_VIOLATIONS = 20
+
+STRATEGIES = {
+    pb.STRATEGY_UNSPECIFIED: Strategy.BALANCED,
+    pb.STRATEGY_BUY_AGAIN: Strategy.BUY_AGAIN,
+    pb.STRATEGY_DISCOVER_NEW: Strategy.DISCOVER_NEW,
+}
+
+
+@dataclass(frozen=True)
+class BatchQuery:
+    customer_ids: tuple[str, ...]
+    template: RecommendQuery  # everything but the customer id
+    campaign: str
+
+
+@dataclass(frozen=True)
+class LookalikeQuery:
+    seed_customer_ids: tuple[str, ...]
+    seed_item_ids: tuple[str, ...]
+    limit: int
+
+
+class _Checker:
+    """Collects field violations while reading a request."""
+
+    def __init__(self) -> None:
+        self.violations: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.violations.append(FieldViolation(field, description))
+
+    def done(self) -> None:
+        if self.violations:
+            # Whole-field problems first, so a long list of bad ids cannot crowd them out.
+            ordered = sorted(self.violations, key=lambda violation: "[" in violation.field)
+            shown = ordered[:MAX_REPORTED_VIOLATIONS]
+            hidden = len(self.violations) - len(shown)
+            if hidden:
+                shown.append(FieldViolation("(more)", f"{hidden} further violations not listed"))
+            raise InvalidArgument(shown)
+
+    def one_id(self, field: str, value: str) -> str:
+        if not value:
+            self.add(field, "is required")
+        elif len(value.encode("utf-8")) > MAX_ID_BYTES:
+            self.add(field, f"is longer than {MAX_ID_BYTES} bytes")
+        return value
+
+    def ids(
+        self, field: str, values: Sequence[str], *, at_most: int, required: bool = False
+    ) -> tuple[str, ...]:
+        if required and not values:
+            self.add(field, "needs at least one id")
+        if len(values) > at_most:
+            self.add(field, f"holds {len(values)} ids; at most {at_most} are allowed")
+            return ()
+        for position, value in enumerate(values):
+            self.one_id(f"{field}[{position}]", value)
+        return tuple(values)
+
+    def limit(self, field: str, value: int, *, default: int, maximum: int) -> int:
+        if value < 0 or value > maximum:
+            self.add(field, f"must be between 1 and {maximum} (0 means {default}), got {value}")
+        return value or default
+
+    def strategy(self, field: str, value: int) -> Strategy:
+        strategy = STRATEGIES.get(value)  # type: ignore[call-overload]
+        if strategy is None:
+            self.add(field, f"unknown strategy {value}")
+            return Strategy.BALANCED
+        result: Strategy = strategy
+        return result
+
+    def item_filter(self, field: str, message: pb.ItemFilter) -> ItemFilter:
+        min_price = message.min_price if message.HasField("min_price") else None
+        max_price = message.max_price if message.HasField("max_price") else None
+        for name, price in (("min_price", min_price), ("max_price", max_price)):
+            if price is not None and math.isnan(price):
+                self.add(f"{field}.{name}", "must be a number, got NaN")
+        if min_price is not None and max_price is not None and min_price > max_price:
+            self.add(f"{field}.min_price", f"{min_price} is greater than max_price {max_price}")
+        return ItemFilter(
+            exclude_item_ids=self.ids(
+                f"{field}.exclude_item_ids", message.exclude_item_ids, at_most=MAX_EXCLUDED_ITEMS
+            ),
+            only_categories=self.ids(
+                f"{field}.only_categories", message.only_categories, at_most=MAX_CATEGORIES
+            ),
+            exclude_categories=self.ids(
+                f"{field}.exclude_categories", message.exclude_categories, at_most=MAX_CATEGORIES
+            ),
+            in_stock_only=message.in_stock_only,
+            min_price=min_price,
+            max_price=max_price,
+        )
+
+
+def recommend_query(request: pb.RecommendRequest) -> RecommendQuery:
+    check = _Checker()
+    query = RecommendQuery(
+        customer_id=check.one_id("customer_id", request.customer_id),
+        limit=check.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_ITEM_LIMIT),
+        item_filter=check.item_filter("filter", request.filter),
+        context_item_ids=check.ids(
+            "context_item_ids", request.context_item_ids, at_most=MAX_BASKET_ITEMS
+        ),
+        strategy=check.strategy("strategy", request.strategy),
+        explain=request.explain,
+    )
+    check.done()
+    return query
+
+
+def batch_query(request: pb.RecommendBatchRequest) -> BatchQuery:
+    check = _Checker()
+    query = BatchQuery(
+        customer_ids=check.ids(
+            "customer_ids", request.customer_ids, at_most=MAX_BATCH_CUSTOMERS, required=True
+        ),
+        template=RecommendQuery(
+            customer_id="",
+            limit=check.limit(
+                "limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_ITEM_LIMIT
+            ),
+            item_filter=check.item_filter("filter", request.filter),
+            strategy=check.strategy("strategy", request.strategy),
+            explain=request.explain,
+        ),
+        campaign=request.campaign,
+    )
+    check.done()
+    return query
+
+
+def bundle_query(request: pb.BundleRequest) -> BundleQuery:
+    check = _Checker()
+    query = BundleQuery(
+        item_ids=check.ids("item_ids", request.item_ids, at_most=MAX_BASKET_ITEMS, required=True),
+        limit=check.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_ITEM_LIMIT),
+        item_filter=check.item_filter("filter", request.filter),
+    )
+    check.done()
+    return query
+
+
+def similar_items_query(request: pb.SimilarItemsRequest) -> tuple[str, int, ItemFilter]:
+    check = _Checker()
+    item_id = check.one_id("item_id", request.item_id)
+    limit = check.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_ITEM_LIMIT)
+    item_filter = check.item_filter("filter", request.filter)
+    check.done()
+    return item_id, limit, item_filter
+
+
+def similar_customers_query(request: pb.SimilarCustomersRequest) -> tuple[str, int]:
+    check = _Checker()
+    customer_id = check.one_id("customer_id", request.customer_id)
+    limit = check.limit("limit", request.limit, default=DEFAULT_LIMIT, maximum=MAX_CUSTOMER_LIMIT)
+    check.done()
+    return customer_id, limit
+
+
+def lookalike_query(request: pb.LookalikeRequest) -> LookalikeQuery:
+    check = _Checker()
+    query = LookalikeQuery(
+        seed_customer_ids=check.ids(
+            "seed_customer_ids", request.seed_customer_ids, at_most=MAX_SEED_CUSTOMERS
+        ),
+        seed_item_ids=check.ids("seed_item_ids", request.seed_item_ids, at_most=MAX_SEED_ITEMS),
+        limit=check.limit(
+            "limit", request.limit, default=DEFAULT_LOOKALIKE_LIMIT, maximum=MAX_CUSTOMER_LIMIT
+        ),
+    )
+    if not request.seed_customer_ids and not request.seed_item_ids:
+        check.add("seed_customer_ids", "give at least one seed customer or seed item")
+    check.done()
+    return query

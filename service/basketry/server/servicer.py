@@ -1,0 +1,213 @@
+"""The RecommenderService: protobuf in, domain function, protobuf out. No scoring here.
+
+Each RPC reads the serving model once, so a snapshot swap mid-request cannot mix versions.
+Errors are raised as BasketryError and mapped to statuses by interceptors.ErrorInterceptor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+
+import grpc
+
+from basketry.server import requests
+from basketry.server.batch import recommend_batch
+from basketry.server.bundle import bundle
+from basketry.server.domain import BundlePick, Fallback, Pick, Reason, ScoredIndex
+from basketry.server.errors import Unimplemented
+from basketry.server.filters import allowed_items
+from basketry.server.holder import ModelHolder
+from basketry.server.metrics import ServerMetrics
+from basketry.server.model import ServingModel
+from basketry.server.recommend import recommend
+from basketry.server.similarity import lookalike, similar_customers, similar_items
+from basketry.v1 import recommender_pb2 as pb
+from basketry.v1 import recommender_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+REASONS = {
+    Reason.PERSONALIZED: pb.REASON_PERSONALIZED,
+    Reason.BUY_AGAIN: pb.REASON_BUY_AGAIN,
+    Reason.POPULAR: pb.REASON_POPULAR,
+    Reason.BOUGHT_TOGETHER: pb.REASON_BOUGHT_TOGETHER,
+    Reason.SIMILAR: pb.REASON_SIMILAR,
+}
+FALLBACKS = {
+    Fallback.NONE: pb.FALLBACK_UNSPECIFIED,
+    Fallback.COLD_CUSTOMER: pb.FALLBACK_COLD_CUSTOMER,
+    Fallback.EMPTY_AFTER_FILTERS: pb.FALLBACK_EMPTY_AFTER_FILTERS,
+    Fallback.UNKNOWN_ITEM: pb.FALLBACK_UNKNOWN_ITEM,
+}
+
+
+class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
+    def __init__(self, holder: ModelHolder, metrics: ServerMetrics) -> None:
+        self.holder = holder
+        self.metrics = metrics
+
+    def Recommend(
+        self, request: pb.RecommendRequest, context: grpc.ServicerContext
+    ) -> pb.RecommendResponse:
+        query = requests.recommend_query(request)
+        model = self.holder.current()
+        answer = recommend(model, query, allowed_items(model, query.item_filter))
+        self._count("Recommend", len(answer.picks), answer.fallback)
+        return pb.RecommendResponse(
+            items=_scored_items(model, answer.picks),
+            model_version=model.version,
+            fallback=FALLBACKS[answer.fallback],
+        )
+
+    def RecommendBatch(
+        self, request: pb.RecommendBatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.RecommendBatchResponse]:
+        query = requests.batch_query(request)
+        model = self.holder.current()
+        allowed = allowed_items(model, query.template.item_filter)
+        answers = recommend_batch(model, query.customer_ids, query.template, allowed)
+        for answered, (customer_id, answer) in enumerate(answers):
+            if not context.is_active():
+                log.info(
+                    "RecommendBatch cancelled by the client after %d of %d customers",
+                    answered,
+                    len(query.customer_ids),
+                )
+                return
+            self._count("RecommendBatch", len(answer.picks), answer.fallback)
+            yield pb.RecommendBatchResponse(
+                customer_id=customer_id,
+                items=_scored_items(model, answer.picks),
+                model_version=model.version,
+                fallback=FALLBACKS[answer.fallback],
+            )
+
+    def Bundle(self, request: pb.BundleRequest, context: grpc.ServicerContext) -> pb.BundleResponse:
+        query = requests.bundle_query(request)
+        model = self.holder.current()
+        answer = bundle(model, query, allowed_items(model, query.item_filter))
+        self._count("Bundle", len(answer.picks), answer.fallback)
+        return pb.BundleResponse(
+            items=[_bundle_item(model, pick) for pick in answer.picks],
+            model_version=model.version,
+            fallback=FALLBACKS[answer.fallback],
+        )
+
+    def SimilarItems(
+        self, request: pb.SimilarItemsRequest, context: grpc.ServicerContext
+    ) -> pb.SimilarItemsResponse:
+        item_id, limit, item_filter = requests.similar_items_query(request)
+        model = self.holder.current()
+        similar = similar_items(model, item_id, limit, allowed_items(model, item_filter))
+        self._count("SimilarItems", len(similar), Fallback.NONE)
+        items = [
+            pb.ScoredItem(
+                item_id=model.item_ids[s.index],
+                score=s.score,
+                reason=pb.REASON_SIMILAR,
+                name=model.item_names[s.index],
+            )
+            for s in similar
+        ]
+        return pb.SimilarItemsResponse(items=items, model_version=model.version)
+
+    def SimilarCustomers(
+        self, request: pb.SimilarCustomersRequest, context: grpc.ServicerContext
+    ) -> pb.SimilarCustomersResponse:
+        customer_id, limit = requests.similar_customers_query(request)
+        model = self.holder.current()
+        similar = similar_customers(model, customer_id, limit)
+        self._count("SimilarCustomers", len(similar), Fallback.NONE)
+        return pb.SimilarCustomersResponse(
+            customers=_scored_customers(model, similar), model_version=model.version
+        )
+
+    def Lookalike(
+        self, request: pb.LookalikeRequest, context: grpc.ServicerContext
+    ) -> pb.LookalikeResponse:
+        query = requests.lookalike_query(request)
+        model = self.holder.current()
+        answer = lookalike(model, query.seed_customer_ids, query.seed_item_ids, query.limit)
+        self._count("Lookalike", len(answer.customers), Fallback.NONE)
+        return pb.LookalikeResponse(
+            customers=_scored_customers(model, answer.customers),
+            model_version=model.version,
+            seed_size=answer.seed_size,
+        )
+
+    def RecordOrders(
+        self, request: pb.RecordOrdersRequest, context: grpc.ServicerContext
+    ) -> pb.RecordOrdersResponse:
+        raise Unimplemented(
+            "RecordOrders is not available in this release (a later release records orders "
+            "in real time); until then, add new orders to the order history and retrain"
+        )
+
+    def GetModelInfo(
+        self, request: pb.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelInfoResponse:
+        model = self.holder.current()
+        response = pb.GetModelInfoResponse(
+            model_version=model.version,
+            schema_version=int(model.manifest["schema_version"]),
+            counts={k: int(v) for k, v in model.manifest["counts"].items() if _is_number(v)},
+            parameters={
+                k: _as_text(v) for k, v in (model.manifest.get("parameters") or {}).items()
+            },
+            metrics={
+                k: float(v)
+                for k, v in (model.manifest.get("metrics") or {}).items()
+                if _is_number(v)
+            },
+        )
+        response.created_at.FromDatetime(model.created_at)
+        return response
+
+    def _count(self, method: str, returned: int, fallback: Fallback) -> None:
+        self.metrics.items_returned.labels(method=method).inc(returned)
+        self.metrics.fallback(fallback)
+
+
+def _scored_items(model: ServingModel, picks: Sequence[Pick]) -> list[pb.ScoredItem]:
+    return [
+        pb.ScoredItem(
+            item_id=model.item_ids[pick.item],
+            score=pick.score,
+            reason=REASONS[pick.reason],
+            name=model.item_names[pick.item],
+            because_item_ids=[model.item_ids[i] for i in pick.because],
+        )
+        for pick in picks
+    ]
+
+
+def _bundle_item(model: ServingModel, pick: BundlePick) -> pb.BundleItem:
+    return pb.BundleItem(
+        item_id=model.item_ids[pick.item],
+        score=pick.score,
+        confidence=pick.confidence,
+        lift=pick.lift,
+        support=pick.support,
+        co_purchase_count=pick.co_purchase_count,
+        because_item_ids=[model.item_ids[i] for i in pick.because],
+        name=model.item_names[pick.item],
+        reason=REASONS[pick.reason],
+    )
+
+
+def _scored_customers(
+    model: ServingModel, scored: Sequence[ScoredIndex]
+) -> list[pb.ScoredCustomer]:
+    return [
+        pb.ScoredCustomer(customer_id=model.customer_ids[s.index], score=s.score) for s in scored
+    ]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

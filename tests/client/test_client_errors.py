@@ -1,0 +1,183 @@
+"""Errors map onto the exception tree; only UNAVAILABLE is retried (counted on the wire)."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from support.servers import RunningServer, running_server
+
+from basketry.client import (
+    BasketryClient,
+    BasketryClientError,
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from basketry.v1 import recommender_pb2 as pb
+
+
+class CountingInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Counts the attempts per RPC method as they leave the client."""
+
+    def __init__(self) -> None:
+        self.attempts: Counter[str] = Counter()
+
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        self.attempts[details.method.rsplit("/", 1)[-1]] += 1
+        return continuation(details, request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        self.attempts[details.method.rsplit("/", 1)[-1]] += 1
+        return continuation(details, request)
+
+
+@pytest.fixture
+def server_without_snapshot(tmp_path: Path) -> Iterator[RunningServer]:
+    empty = tmp_path / "no-snapshots-yet"
+    empty.mkdir()
+    with running_server(empty) as running:
+        yield running
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_unavailable_is_retried_then_raised(
+    server_without_snapshot: RunningServer, retries: int
+) -> None:
+    counter = CountingInterceptor()
+    with (
+        BasketryClient(
+            server_without_snapshot.target, retries=retries, interceptors=[counter]
+        ) as client,
+        pytest.raises(Unavailable) as caught,
+    ):
+        client.recommend("c0000")
+    assert counter.attempts == {"Recommend": retries + 1}
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+    assert caught.value.method == "Recommend"
+
+
+def test_batch_is_retried_while_no_answer_has_arrived(
+    server_without_snapshot: RunningServer,
+) -> None:
+    counter = CountingInterceptor()
+    with (
+        BasketryClient(server_without_snapshot.target, retries=2, interceptors=[counter]) as client,
+        pytest.raises(Unavailable),
+    ):
+        list(client.recommend_batch(["c0000", "c0001"]))
+    assert counter.attempts == {"RecommendBatch": 3}
+
+
+def test_unreachable_server_is_unavailable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on the port once the probe is closed.
+    with BasketryClient(f"127.0.0.1:{port}", retries=1) as client, pytest.raises(Unavailable):
+        client.model_info()
+
+
+def test_other_codes_are_raised_at_once(server: RunningServer) -> None:
+    counter = CountingInterceptor()
+    with BasketryClient(server.target, retries=2, interceptors=[counter]) as client:
+        with pytest.raises(NotFound) as not_found:
+            client.similar_items("ghost")
+        with pytest.raises(InvalidArgument):
+            client.recommend("c0000", limit=501)
+    assert not_found.value.code == grpc.StatusCode.NOT_FOUND
+    assert "ghost" in str(not_found.value)
+    assert counter.attempts == {"SimilarItems": 1, "Recommend": 1}
+
+
+def test_invalid_argument_names_every_bad_field(server: RunningServer) -> None:
+    with BasketryClient(server.target) as client, pytest.raises(InvalidArgument) as caught:
+        client.recommend("", limit=501)
+    error = caught.value
+    assert isinstance(error, BasketryClientError)
+    assert set(error.fields) == {"customer_id", "limit"}
+    assert all(v.description for v in error.field_violations)
+    assert "limit" in str(error) and "customer_id" in str(error)
+
+
+def test_batch_errors_arrive_when_the_stream_is_read(server: RunningServer) -> None:
+    with BasketryClient(server.target) as client:
+        answers = client.recommend_batch([f"c{n}" for n in range(10_001)])
+        with pytest.raises(InvalidArgument) as caught:
+            next(answers)
+    assert caught.value.fields == ("customer_ids",)
+
+
+def test_similar_customers_of_an_unknown_customer_is_not_found(server: RunningServer) -> None:
+    with BasketryClient(server.target) as client, pytest.raises(NotFound):
+        client.similar_customers("ghost")
+
+
+def test_a_passed_deadline_raises_deadline_exceeded(server: RunningServer) -> None:
+    with BasketryClient(server.target) as client, pytest.raises(DeadlineExceeded):
+        client.lookalike(seed_item_ids=["i000"], timeout=1e-6)
+
+
+def test_client_side_mistakes_are_caught_before_sending(server: RunningServer) -> None:
+    with BasketryClient(server.target) as client:
+        with pytest.raises(TypeError, match="single string"):
+            client.bundle("i000")
+        with pytest.raises(ValueError, match="unknown strategy 'sideways'"):
+            client.recommend("c0000", strategy="sideways")
+    with pytest.raises(BasketryClientError, match="closed"):
+        client.model_info()
+    with pytest.raises(ValueError, match="timeouts"):
+        BasketryClient(server.target, timeout=0)
+
+
+class BreaksAfterFirstAnswer:
+    """RecommendBatch that answers the first customer, then fails UNAVAILABLE (draining)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(
+        self, request: pb.RecommendBatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.RecommendBatchResponse]:
+        self.calls += 1
+        yield pb.RecommendBatchResponse(customer_id=request.customer_ids[0], model_version="v1")
+        context.abort(grpc.StatusCode.UNAVAILABLE, "draining")
+
+
+def test_batch_is_not_retried_once_answers_have_arrived() -> None:
+    batch = BreaksAfterFirstAnswer()
+    handler = grpc.unary_stream_rpc_method_handler(
+        batch,
+        request_deserializer=pb.RecommendBatchRequest.FromString,
+        response_serializer=pb.RecommendBatchResponse.SerializeToString,
+    )
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    grpc_server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "basketry.v1.RecommenderService", {"RecommendBatch": handler}
+            ),
+        )
+    )
+    port = grpc_server.add_insecure_port("127.0.0.1:0")
+    grpc_server.start()
+    try:
+        received = []
+        with BasketryClient(f"127.0.0.1:{port}", retries=2) as client, pytest.raises(Unavailable):
+            for answer in client.recommend_batch(["c1", "c2"]):
+                received.append(answer.customer_id)
+        assert received == ["c1"]
+        assert batch.calls == 1
+    finally:
+        grpc_server.stop(grace=None)
