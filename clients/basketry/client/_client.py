@@ -1,0 +1,263 @@
+"""`BasketryClient`: one method per RecommenderService RPC, plain dataclasses in and out."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from types import TracebackType
+from typing import Self, TypeVar
+
+import grpc
+
+from basketry.client import _convert
+from basketry.client._errors import BasketryClientError, error_from_rpc
+from basketry.client._retry import RetryPolicy, call_with_retries
+from basketry.client._types import (
+    Bundle,
+    CustomerRecommendation,
+    ItemFilter,
+    Lookalike,
+    ModelInfo,
+    Order,
+    Recommendation,
+    RecordResult,
+    SimilarCustomers,
+    SimilarItems,
+    Strategy,
+    id_tuple,
+)
+from basketry.v1 import recommender_pb2 as pb
+from basketry.v1 import recommender_pb2_grpc
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+
+ClientInterceptor = grpc.UnaryUnaryClientInterceptor | grpc.UnaryStreamClientInterceptor
+
+
+class BasketryClient:
+    """A synchronous client for the Basketry RecommenderService.
+
+    Every call has a deadline: `timeout` seconds per attempt for single answers and
+    `batch_timeout` seconds for a whole `recommend_batch` stream (each method also takes a
+    `timeout=` override). A call answered UNAVAILABLE is retried up to `retries` times
+    with jittered exponential backoff; a batch stream is retried only if no answer has
+    arrived yet. Failures raise the `BasketryClientError` tree (see `basketry.client`).
+
+    Use as a context manager, or call `close()`, to release the channel.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout: float = 2.0,
+        retries: int = 2,
+        batch_timeout: float = 120.0,
+        tls: bool = False,
+        credentials: grpc.ChannelCredentials | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        interceptors: Sequence[ClientInterceptor] = (),
+    ) -> None:
+        """`tls=True` uses the system's root certificates; pass `credentials` for anything
+        else (client certificates, custom roots). `metadata` is sent with every call (e.g.
+        an API key); `interceptors` wrap the channel (tracing, auth)."""
+        if not target:
+            raise ValueError("target must be host:port, got an empty string")
+        if timeout <= 0 or batch_timeout <= 0:
+            raise ValueError("timeouts must be > 0 seconds")
+        self._target = target
+        self._timeout = timeout
+        self._batch_timeout = batch_timeout
+        self._retry = RetryPolicy(retries=retries)
+        self._metadata = tuple(metadata)
+        if credentials is None and tls:
+            credentials = grpc.ssl_channel_credentials()
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target)
+        else:
+            self._channel = grpc.secure_channel(target, credentials)
+        channel = grpc.intercept_channel(self._channel, *interceptors)
+        self._stub = recommender_pb2_grpc.RecommenderServiceStub(channel)
+        self._closed = False
+
+    @property
+    def target(self) -> str:
+        return self._target
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def recommend(
+        self,
+        customer_id: str,
+        *,
+        limit: int = 10,
+        filter: ItemFilter | None = None,
+        context_item_ids: Sequence[str] = (),
+        strategy: Strategy | str = Strategy.BALANCED,
+        explain: bool = False,
+        timeout: float | None = None,
+    ) -> Recommendation:
+        """Picks for one customer; an unknown customer gets popular items with `fallback`."""
+        request = pb.RecommendRequest(
+            customer_id=customer_id,
+            limit=limit,
+            filter=_convert.filter_to_pb(filter),
+            context_item_ids=id_tuple(context_item_ids, "context_item_ids"),
+            strategy=_convert.strategy_to_pb(strategy),
+            explain=explain,
+        )
+        response = self._unary("Recommend", self._stub.Recommend, request, timeout)
+        return _convert.recommendation_from_pb(response)
+
+    def recommend_batch(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        limit: int = 10,
+        filter: ItemFilter | None = None,
+        strategy: Strategy | str = Strategy.BALANCED,
+        explain: bool = False,
+        campaign: str = "",
+        timeout: float | None = None,
+    ) -> Generator[CustomerRecommendation, None, None]:
+        """Picks for up to 10,000 customers, yielded in request order as they arrive.
+
+        The call starts on the first `next()`; server errors are raised from there.
+        `close()` on the returned generator (or dropping it) cancels the stream.
+        """
+        request = pb.RecommendBatchRequest(
+            customer_ids=id_tuple(customer_ids, "customer_ids"),
+            limit=limit,
+            filter=_convert.filter_to_pb(filter),
+            strategy=_convert.strategy_to_pb(strategy),
+            explain=explain,
+            campaign=campaign,
+        )
+        self._check_open()
+        return self._stream_batch(request, self._batch_timeout if timeout is None else timeout)
+
+    def bundle(
+        self,
+        item_ids: Sequence[str],
+        *,
+        limit: int = 10,
+        filter: ItemFilter | None = None,
+        timeout: float | None = None,
+    ) -> Bundle:
+        """Items bought together with a basket of 1..100 items."""
+        request = pb.BundleRequest(
+            item_ids=id_tuple(item_ids, "item_ids"),
+            limit=limit,
+            filter=_convert.filter_to_pb(filter),
+        )
+        response = self._unary("Bundle", self._stub.Bundle, request, timeout)
+        return _convert.bundle_from_pb(response)
+
+    def similar_items(
+        self,
+        item_id: str,
+        *,
+        limit: int = 10,
+        filter: ItemFilter | None = None,
+        timeout: float | None = None,
+    ) -> SimilarItems:
+        """Items most like `item_id`; raises NotFound for an item the model does not know."""
+        request = pb.SimilarItemsRequest(
+            item_id=item_id, limit=limit, filter=_convert.filter_to_pb(filter)
+        )
+        response = self._unary("SimilarItems", self._stub.SimilarItems, request, timeout)
+        return _convert.similar_items_from_pb(response)
+
+    def similar_customers(
+        self, customer_id: str, *, limit: int = 10, timeout: float | None = None
+    ) -> SimilarCustomers:
+        """Customers most like `customer_id`; raises NotFound for an unknown customer."""
+        request = pb.SimilarCustomersRequest(customer_id=customer_id, limit=limit)
+        response = self._unary("SimilarCustomers", self._stub.SimilarCustomers, request, timeout)
+        return _convert.similar_customers_from_pb(response)
+
+    def lookalike(
+        self,
+        *,
+        seed_customer_ids: Sequence[str] = (),
+        seed_item_ids: Sequence[str] = (),
+        limit: int = 100,
+        timeout: float | None = None,
+    ) -> Lookalike:
+        """Customers most like a seed audience (seed customers plus the seed items' buyers)."""
+        request = pb.LookalikeRequest(
+            seed_customer_ids=id_tuple(seed_customer_ids, "seed_customer_ids"),
+            seed_item_ids=id_tuple(seed_item_ids, "seed_item_ids"),
+            limit=limit,
+        )
+        response = self._unary("Lookalike", self._stub.Lookalike, request, timeout)
+        return _convert.lookalike_from_pb(response)
+
+    def record_orders(
+        self, orders: Sequence[Order], *, timeout: float | None = None
+    ) -> RecordResult:
+        """Records 1..1,000 orders; recording an order id twice has no further effect."""
+        request = _convert.orders_to_pb(orders)
+        response = self._unary("RecordOrders", self._stub.RecordOrders, request, timeout)
+        return _convert.record_result_from_pb(response)
+
+    def model_info(self, *, timeout: float | None = None) -> ModelInfo:
+        """The serving snapshot's version, creation time, counts, parameters and metrics."""
+        request = pb.GetModelInfoRequest()
+        response = self._unary("GetModelInfo", self._stub.GetModelInfo, request, timeout)
+        return _convert.model_info_from_pb(response)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BasketryClientError(f"the client for {self._target} is closed")
+
+    def _unary(
+        self,
+        method: str,
+        rpc: grpc.UnaryUnaryMultiCallable[Request, Response],
+        request: Request,
+        timeout: float | None,
+    ) -> Response:
+        self._check_open()
+        deadline = self._timeout if timeout is None else timeout
+        return call_with_retries(
+            lambda: rpc(request, timeout=deadline, metadata=self._metadata),
+            method=method,
+            policy=self._retry,
+        )
+
+    def _stream_batch(
+        self, request: pb.RecommendBatchRequest, deadline: float
+    ) -> Generator[CustomerRecommendation, None, None]:
+        attempt = 0
+        while True:
+            call = self._stub.RecommendBatch(request, timeout=deadline, metadata=self._metadata)
+            received = False
+            try:
+                for response in call:
+                    received = True
+                    yield _convert.customer_recommendation_from_pb(response)
+                return
+            except grpc.RpcError as error:
+                # After the first answer a retry would repeat customers already yielded.
+                if received or not self._retry.should_retry(error, attempt):
+                    raise error_from_rpc(error, "RecommendBatch") from error
+                self._retry.wait_before_retry(attempt, "RecommendBatch", error)
+                attempt += 1
+            finally:
+                # Stops the server's work when the caller abandons the iteration early.
+                call.cancel()

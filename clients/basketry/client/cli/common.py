@@ -1,0 +1,140 @@
+"""What every client command shares: connection options, argument types, error handling."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from basketry.client import (
+    BasketryClient,
+    BasketryClientError,
+    ItemFilter,
+    Unavailable,
+    Unimplemented,
+)
+
+Handler = Callable[[argparse.Namespace], int]
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+TARGET_ENV = "BASKETRY_TARGET"
+
+
+class InputError(Exception):
+    """A problem with a file or value the user gave (reported as one line, exit 1)."""
+
+
+def add_connection_args(parser: argparse.ArgumentParser, *, default_timeout: float) -> None:
+    group = parser.add_argument_group("connection and output")
+    group.add_argument(
+        "--target",
+        default=os.environ.get(TARGET_ENV, DEFAULT_TARGET),
+        help=f"server host:port (default: ${TARGET_ENV} or {DEFAULT_TARGET})",
+    )
+    group.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=default_timeout,
+        help=f"deadline in seconds per call (default: {default_timeout:g})",
+    )
+    group.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def add_filter_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument(
+        "--exclude",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="ITEM",
+        help="never return these items",
+    )
+    group.add_argument(
+        "--category",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="C",
+        help="only items in these categories",
+    )
+    group.add_argument(
+        "--exclude-category",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="C",
+        help="never return items in these categories",
+    )
+    group.add_argument("--in-stock", action="store_true", help="only items in stock")
+    group.add_argument("--min-price", type=float, help="only items priced at least this")
+    group.add_argument("--max-price", type=float, help="only items priced at most this")
+
+
+def item_filter(args: argparse.Namespace) -> ItemFilter:
+    return ItemFilter(
+        exclude_item_ids=args.exclude,
+        only_categories=args.category,
+        exclude_categories=args.exclude_category,
+        in_stock_only=args.in_stock,
+        min_price=args.min_price,
+        max_price=args.max_price,
+    )
+
+
+def connect(args: argparse.Namespace, *, batch: bool = False) -> BasketryClient:
+    if batch:
+        return BasketryClient(args.target, timeout=args.timeout, batch_timeout=args.timeout)
+    return BasketryClient(args.target, timeout=args.timeout)
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}..{high}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def guarded(name: str, run: Handler) -> Handler:
+    """Turns the errors a user can cause or meet into one line on stderr and exit code 1."""
+
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except BasketryClientError as error:
+            report(name, describe(error, args.target))
+        except InputError as error:
+            report(name, str(error))
+        return 1
+
+    return handler
+
+
+def report(name: str, message: str) -> None:
+    one_line = " ".join(message.split())
+    print(f"basketry {name}: error: {one_line}", file=sys.stderr)
+
+
+def describe(error: BasketryClientError, target: str) -> str:
+    if isinstance(error, Unavailable):
+        return f"{error} (is `basketry serve` running at {target} with a snapshot loaded?)"
+    if isinstance(error, Unimplemented):
+        return f"the server at {target} does not support this yet: {error}"
+    return str(error)
