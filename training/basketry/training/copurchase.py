@@ -10,7 +10,7 @@ bought independently of a, given the sizes of the orders that hold a:
 with q_b = b's share of all order lines. Orders are grouped into size buckets so that
 E = N_a,bucket · f(q_b, bucket size) costs items x buckets, not a pass over orders; when
 there are no more distinct sizes than buckets, every size is its own bucket and E is exact.
-See /work/shared/notes/co-purchase-rules.md for the measurements behind this choice.
+The README's "How bundles are ranked" section gives the measurements behind this choice.
 """
 
 from __future__ import annotations

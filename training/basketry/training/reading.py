@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from basketry.snapshot.validation import sha256_file
 from basketry.training.errors import TrainingInputError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
@@ -59,7 +59,7 @@ def read_table(
     frame = _read_columns(path, sorted(set(present.values())))
     renamed = frame.select(pl.col(column).alias(name) for name, column in present.items())
     try:
-        info = FileInfo(str(path), path.stat().st_size, _sha256(path), renamed.height)
+        info = FileInfo(str(path), path.stat().st_size, sha256_file(path), renamed.height)
     except OSError as exc:
         raise TrainingInputError(f"{path}: cannot read: {exc}") from exc
     return renamed, info
@@ -114,11 +114,3 @@ def _read_columns(path: Path, columns: list[str]) -> pl.DataFrame:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
