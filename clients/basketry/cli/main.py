@@ -40,6 +40,16 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows an option's default unless it has none or its help already names one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, argparse.SUPPRESS, False, [], ()) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _top_level_help() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [f"  {name.ljust(width)}  {cmd.summary}" for name, cmd in COMMANDS.items()]
@@ -65,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    parser = argparse.ArgumentParser(prog=f"basketry {name}", description=command.summary)
+    parser = argparse.ArgumentParser(
+        prog=f"basketry {name}", description=command.summary, formatter_class=HelpFormatter
+    )
     handler: Handler = importlib.import_module(command.module).configure(name, parser)
     try:
         return handler(parser.parse_args(args[1:]))

@@ -33,7 +33,6 @@ COLUMN_FLAGS = {
 
 def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add the train options to `parser` and return the handler (`name` is always train)."""
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.description = (
         "Read order history (CSV, gzip CSV or Parquet; columns order_id, customer_id, item_id, "
         "quantity, timestamp[, price][, item_name] unless mapped), fit ALS factors, mine "
