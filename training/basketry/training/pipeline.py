@@ -40,9 +40,26 @@ class TrainingReport:
     total_seconds: float
 
 
+@dataclass(frozen=True)
+class PreparedOrders:
+    """Clean order lines ready to fit on, with where they came from."""
+
+    cleaned: CleanOrders
+    files: list[FileInfo]
+    catalog: Catalog | None
+
+
 def train(config: TrainingConfig) -> TrainingReport:
     """Read, clean, fit, mine and publish; TrainingInputError before publishing on bad input."""
     stages = Stages(quiet=config.quiet)
+    return fit_and_publish(prepare_orders(config, stages), config, stages)
+
+
+def prepare_orders(config: TrainingConfig, stages: Stages) -> PreparedOrders:
+    """Read and clean the configured order files (and catalog); no fitting yet.
+
+    The evaluation harness calls this once, splits `cleaned.lines`, and fits on a part.
+    """
     _check_before_work(config)
     with stages.stage("read"):
         typed, files = _read_orders(config)
@@ -59,6 +76,14 @@ def train(config: TrainingConfig) -> TrainingReport:
             cancellation_prefix=config.cancellation_prefix,
         )
         stages.note("kept %s rows, dropped %s", f"{cleaned.lines.height:,}", _dropped_text(cleaned))
+    return PreparedOrders(cleaned, files, catalog)
+
+
+def fit_and_publish(
+    prepared: PreparedOrders, config: TrainingConfig, stages: Stages
+) -> TrainingReport:
+    """Fit factors, mine partners and publish one version from clean order lines."""
+    cleaned, files, catalog = prepared.cleaned, prepared.files, prepared.catalog
     if cleaned.lines.is_empty():
         raise TrainingInputError("no usable order lines left after cleaning (see the drop counts)")
     with stages.stage("matrices"):
