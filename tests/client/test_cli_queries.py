@@ -37,8 +37,21 @@ def test_recommend_prints_a_table(server: RunningServer, capsys: Capture) -> Non
     assert code == 0
     header, columns, *rows = out.splitlines()
     assert header.startswith("customer c0000 · balanced · model ")
-    assert columns.split() == ["rank", "item", "name", "score", "reason", "because"]
+    # Explained: the repurchase facts follow (the synthetic cycle is 30 days, or unknown).
+    assert columns.split() == [
+        "rank",
+        "item",
+        "name",
+        "score",
+        "reason",
+        "because",
+        "repeat",
+        "p",
+        "cycle",
+        "days",
+    ]
     assert [row.split()[0] for row in rows] == ["1", "2", "3"]
+    assert all(row.split()[-1] in ("30", "-") for row in rows)
     assert all("Item " in row for row in rows)
 
 

@@ -63,9 +63,13 @@ def test_recommend_returns_personal_picks_with_names_and_explanations(
     assert [i.score for i in answer.items] == sorted((i.score for i in answer.items), reverse=True)
     for item in answer.items:
         assert item.name == snapshot.arrays["item_names"][item_index(snapshot, item.item_id)]
-        assert item.reason in (Reason.PERSONALIZED, Reason.BUY_AGAIN)
+        assert item.reason in (Reason.PERSONALIZED, Reason.BUY_AGAIN, Reason.BOUGHT_TOGETHER)
+        index = item_index(snapshot, item.item_id)
+        expected = snapshot.arrays["item_repeat_probability"][index]
+        assert item.repeat_probability == pytest.approx(float(expected))
     assert any(item.because_item_ids for item in answer.items)
-    assert not any(i.because_item_ids for i in client.recommend("c0000", limit=5).items)
+    plain = client.recommend("c0000", limit=5).items
+    assert not any(i.because_item_ids or i.repeat_probability for i in plain)
     assert len(client.recommend("c0000").items) == 10
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,20 +35,51 @@ def tiny_with(tmp_path: Path, **parameters: float) -> ServingModel:
     return build_model(load_latest(tmp_path))
 
 
-def test_buy_again_ranks_by_decayed_frequency_then_fills_with_popular(
+def test_buy_again_scores_share_times_repeat_probability_times_due(
     tiny_model: ServingModel,
 ) -> None:
     answer = ask(tiny_model, "u0", strategy=Strategy.BUY_AGAIN)
-    # a: 3 orders today = 3; c: 4 orders two half-lives ago = 1; then popular d, b, e.
-    assert ids(tiny_model, answer) == ["a", "c", "d", "b", "e"]
+    # c: 0.5 * 0.5 * 1 (60 days >= its 30-day cycle) = 0.25; a: 0.6 * 0.6 * 0.5 (bought
+    # today, cycle 7 days) = 0.18, normalised to c's 0.25; then popular d, b, e.
+    assert ids(tiny_model, answer) == ["c", "a", "d", "b", "e"]
     assert reasons(answer) == [Reason.BUY_AGAIN] * 2 + [Reason.POPULAR] * 3
-    assert [p.score for p in answer.picks[:2]] == pytest.approx([1.0, 1 / 3])
+    assert [p.score for p in answer.picks[:2]] == pytest.approx([1.0, 0.18 / 0.25])
     assert answer.fallback is Fallback.EMPTY_AFTER_FILTERS
 
 
-def test_half_life_parameter_changes_the_buy_again_order(tmp_path: Path) -> None:
-    model = tiny_with(tmp_path, **{"buy_again.half_life_days": 1e6})
-    assert ids(model, ask(model, "u0", strategy=Strategy.BUY_AGAIN, limit=2)) == ["c", "a"]
+def test_a_consumable_comes_back_when_it_is_due(tiny_model: ServingModel) -> None:
+    # a was bought on the reference day: held back. A week later (its cycle) it is due:
+    # a 0.6 * 0.6 * 1 = 0.36 against c's 0.25.
+    assert ids(tiny_model, ask(tiny_model, "u0", strategy=Strategy.BUY_AGAIN, limit=2)) == [
+        "c",
+        "a",
+    ]
+    week_later = replace(tiny_model, reference_ts=tiny_model.reference_ts + 7 * 86_400)
+    answer = ask(week_later, "u0", strategy=Strategy.BUY_AGAIN, limit=2)
+    assert ids(week_later, answer) == ["a", "c"]
+    assert [p.score for p in answer.picks] == pytest.approx([1.0, 0.25 / 0.36])
+
+
+@pytest.mark.parametrize(("weight", "expected"), [(0.0, ["a", "c"]), (0.5, ["c", "a"])])
+def test_due_weight_is_a_snapshot_parameter(
+    tmp_path: Path, weight: float, expected: list[str]
+) -> None:
+    model = tiny_with(tmp_path, **{"buy_again.due_weight": weight})
+    assert ids(model, ask(model, "u0", strategy=Strategy.BUY_AGAIN, limit=2)) == expected
+
+
+def test_once_only_items_are_never_offered_again_to_their_buyer(
+    tiny_model: ServingModel,
+) -> None:
+    d = tiny_model.item_index["d"]
+    assert tiny_model.item_once_only[d]
+    # u1 bought d; d is c's partner and the most popular item, yet never comes back.
+    for strategy in Strategy:
+        for cart in ((), ("c",)):
+            answer = ask(tiny_model, "u1", strategy=strategy, context_item_ids=cart)
+            assert "d" not in ids(tiny_model, answer)
+    # u0 never bought d: it stays a candidate for u0.
+    assert "d" in ids(tiny_model, ask(tiny_model, "u0", strategy=Strategy.DISCOVER_NEW))
 
 
 def test_discover_new_never_returns_bought_items(tiny_model: ServingModel) -> None:
@@ -65,24 +97,37 @@ def test_balanced_blends_normalised_lists_with_the_manifest_weight(
     tiny_model: ServingModel,
 ) -> None:
     answer = ask(tiny_model, "u0", limit=4)
-    assert ids(tiny_model, answer) == ["a", "b", "c", "d"]
+    # buy-again c 0.5, a 0.5 * 0.72; latent (never bought) b 0.5, d 0.5 * 0.28 / 0.92;
+    # b and c tie at 0.5: the lower index first.
+    assert ids(tiny_model, answer) == ["b", "c", "a", "d"]
     assert reasons(answer) == [
-        Reason.BUY_AGAIN,
         Reason.PERSONALIZED,
+        Reason.BUY_AGAIN,
         Reason.BUY_AGAIN,
         Reason.PERSONALIZED,
     ]
-    assert [p.score for p in answer.picks] == pytest.approx([0.5, 0.5, 0.5 / 3, 0.5 * 0.28 / 0.92])
+    assert [p.score for p in answer.picks] == pytest.approx([0.5, 0.5, 0.36, 0.5 * 0.28 / 0.92])
 
 
 @pytest.mark.parametrize(
-    ("weight", "expected"), [(1.0, ["a", "c"]), (0.0, ["b", "d"]), (0.25, ["b", "a"])]
+    ("weight", "expected"), [(1.0, ["c", "a"]), (0.0, ["b", "d"]), (0.25, ["b", "c"])]
 )
 def test_blend_weight_is_a_snapshot_parameter(
     tmp_path: Path, weight: float, expected: list[str]
 ) -> None:
     model = tiny_with(tmp_path, **{"blend.buy_again_weight": weight})
     assert ids(model, ask(model, "u0", limit=2)) == expected
+
+
+def test_discovery_adds_partners_of_recent_purchases(tmp_path: Path) -> None:
+    model = tiny_with(tmp_path, **{"blend.copurchase_weight": 1.0})
+    # u0's purchases name b (a -> b, z 4, share 0.6) and d (c -> d, z 0.5, share 0.5).
+    answer = ask(model, "u0", strategy=Strategy.DISCOVER_NEW, explain=True)
+    assert ids(model, answer)[:2] == ["b", "d"]
+    assert reasons(answer)[:2] == [Reason.BOUGHT_TOGETHER] * 2
+    assert [p.score for p in answer.picks[:2]] == pytest.approx([1.0, 0.25 / 2.4])
+    a, c = model.item_index["a"], model.item_index["c"]
+    assert [p.because for p in answer.picks[:2]] == [(a,), (c,)]
 
 
 def test_cart_items_are_never_returned_and_pull_in_their_partners(tiny_model: ServingModel) -> None:
@@ -124,9 +169,14 @@ def test_cold_customer_with_a_cart_gets_its_partners_first(tiny_model: ServingMo
 def test_explain_names_the_purchases_behind_each_pick(tiny_model: ServingModel) -> None:
     answer = ask(tiny_model, "u0", limit=4, explain=True)
     a, c = tiny_model.item_index["a"], tiny_model.item_index["c"]
-    # b is most like a (weighted cosine 3.98 vs 0.55), d most like c.
-    assert [p.because for p in answer.picks] == [(a,), (a, c), (c,), (c, a)]
-    assert all(p.because == () for p in ask(tiny_model, "u0", limit=4).picks)
+    # Picks b, c, a, d: b is most like a (weighted cosine 3.98 vs 0.55), then c; d most like c;
+    # buy-again picks name themselves.
+    assert [p.because for p in answer.picks] == [(a, c), (c,), (a,), (c, a)]
+    assert [p.repeat_probability for p in answer.picks] == pytest.approx([0.3, 0.5, 0.6, 0.05])
+    # Cycles: b and d were never bought twice (unknown = 0).
+    assert [p.repeat_cycle_days for p in answer.picks] == [0.0, 30.0, 7.0, 0.0]
+    plain = ask(tiny_model, "u0", limit=4).picks
+    assert all(p.because == () and p.repeat_probability == 0.0 for p in plain)
 
 
 def test_answers_hold_limit_unique_finite_allowed_items(synthetic_model: ServingModel) -> None:
@@ -154,6 +204,9 @@ def test_answers_hold_limit_unique_finite_allowed_items(synthetic_model: Serving
                 eligible = allowed_items(model, item_filter)
                 eligible[model.item_indices(cart)] = False
                 index = model.customer_index.get(customer)
+                if index is not None:
+                    bought = model.history_items[model.history_slice(index)]
+                    eligible[bought[model.item_once_only[bought]]] = False
                 if (
                     strategy is Strategy.DISCOVER_NEW
                     and index is not None

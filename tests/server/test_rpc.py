@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import urllib.request
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from support.servers import RunningServer, running_server
+from support.synthetic import synthetic_arrays
 
 from basketry.server import servicer
 from basketry.v1 import recommender_pb2 as pb
@@ -26,8 +28,36 @@ def test_recommend(stub: Stub) -> None:
     assert answer.model_version == version
     assert answer.fallback == pb.FALLBACK_UNSPECIFIED
     assert len(answer.items) == 12 == len({item.item_id for item in answer.items})
-    assert {item.reason for item in answer.items} <= {pb.REASON_BUY_AGAIN, pb.REASON_PERSONALIZED}
+    assert {item.reason for item in answer.items} <= {
+        pb.REASON_BUY_AGAIN,
+        pb.REASON_PERSONALIZED,
+        pb.REASON_BOUGHT_TOGETHER,
+    }
     assert all(item.name.startswith("Item ") and item.because_item_ids for item in answer.items)
+    # Explained items carry the repurchase facts of the snapshot (cycle 30 days when known).
+    assert all(0 <= item.repeat_probability <= 1 for item in answer.items)
+    assert any(item.repeat_probability > 0 for item in answer.items)
+    assert {item.repeat_cycle_days for item in answer.items} <= {0.0, 30.0}
+    plain = stub.Recommend(pb.RecommendRequest(customer_id="c0003", limit=12))
+    assert all(item.repeat_probability == 0 == item.repeat_cycle_days for item in plain.items)
+
+
+def test_once_only_items_never_return_to_their_buyers(stub: Stub) -> None:
+    # Synthetic items 5, 25, 45, ... are once-only; c0005 (favourite category 0) and others
+    # bought some. No strategy, batch or cart brings them back to their buyers.
+    customers = [f"c{i:04d}" for i in range(60)]
+    strategies = [pb.STRATEGY_UNSPECIFIED, pb.STRATEGY_BUY_AGAIN, pb.STRATEGY_DISCOVER_NEW]
+    once_only = {f"i{i:03d}" for i in range(5, 120, 20)}
+    checked = 0
+    for strategy in strategies:
+        request = pb.RecommendBatchRequest(
+            customer_ids=customers, limit=120, strategy=strategy, explain=True
+        )
+        for answer in stub.RecommendBatch(request):
+            bought = _bought(answer.customer_id) & once_only
+            checked += len(bought)
+            assert not bought & {item.item_id for item in answer.items}
+    assert checked > 0
 
 
 def test_recommend_filters_and_cart(stub: Stub) -> None:
@@ -115,11 +145,12 @@ def test_lookalike(stub: Stub) -> None:
 def test_model_info(stub: Stub, snapshot_dir: Path) -> None:
     info = stub.GetModelInfo(pb.GetModelInfoRequest())
     assert info.model_version == (snapshot_dir / "LATEST").read_text().strip()
-    assert info.schema_version == 1
+    assert info.schema_version == 2
     assert (
         info.counts["customers"] == 200 and info.counts["items"] == 120 and info.counts["rules"] > 0
     )
     assert info.parameters["blend.buy_again_weight"] == "0.5"
+    assert info.parameters["buy_again.due_weight"] == "0.5"
     assert info.created_at.seconds > 0
     assert "fit_seconds" in info.metrics
 
@@ -290,3 +321,17 @@ def test_metrics_endpoint(snapshot_dir: Path) -> None:
     assert 'basketry_fallbacks_total{reason="cold_customer"} 1.0' in text
     assert 'le="0.0005"' in text
     assert "basketry_snapshot_customers 200.0" in text
+
+
+@functools.cache
+def _bought(customer: str) -> set[str]:
+    """What the default synthetic snapshot (the server's) says the customer bought."""
+    arrays, _ = _synthetic()
+    index = list(arrays["customer_ids"]).index(customer)
+    start, end = arrays["history_indptr"][index], arrays["history_indptr"][index + 1]
+    return {str(arrays["item_ids"][i]) for i in arrays["history_items"][start:end]}
+
+
+@functools.cache
+def _synthetic() -> tuple[dict[str, Any], dict[str, int]]:
+    return synthetic_arrays()

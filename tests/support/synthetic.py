@@ -75,7 +75,7 @@ def publish_synthetic_snapshot(
         counts=counts,
         parameters={
             "als.factors": factors,
-            "buy_again.half_life_days": 30.0,
+            "buy_again.due_weight": 0.5,
             "blend.buy_again_weight": 0.5,
             "rules.min_pair_count": MIN_PAIR_COUNT,
             "rules.top_k": TOP_PARTNERS,
@@ -121,6 +121,7 @@ def synthetic_arrays(
         "item_orders": np.asarray((order_items > 0).sum(axis=0)).ravel().astype(np.int32),
         **history,
         **pairs,
+        **_repurchase(orders, history, n_customers, n_items),
     }
     counts = {
         "customers": n_customers,
@@ -190,6 +191,31 @@ def _history(orders: Orders, n_customers: int) -> dict[str, np.ndarray]:
         "history_quantity": quantity,
         "history_last_ts": last_ts,
         "history_confidence": (1.0 + 2.0 * n_orders).astype(np.float32),
+    }
+
+
+def _repurchase(
+    orders: Orders, history: dict[str, np.ndarray], n_customers: int, n_items: int
+) -> dict[str, np.ndarray]:
+    """Repurchase arrays as training would write them, simplified: the raw repeat rate of
+    each item's buyers with more than one order (no smoothing), a fixed 30-day cycle, the
+    plain share of orders (no recency decay); items 5, 25, 45, ... are once-only."""
+    customer_orders = np.zeros(n_customers, dtype=np.int64)
+    for customer in range(n_customers):
+        customer_orders[customer] = np.unique(orders.order[orders.customer == customer]).size
+    rows = np.repeat(np.arange(n_customers), np.diff(history["history_indptr"]))
+    items, held = history["history_items"], history["history_orders"]
+    eligible = np.bincount(items, weights=customer_orders[rows] > 1, minlength=n_items)
+    repeated = np.bincount(items, weights=held > 1, minlength=n_items)
+    probability = np.divide(repeated, eligible, out=np.zeros(n_items), where=eligible > 0)
+    once_only = np.arange(n_items) % 20 == 5
+    probability[once_only] = 0.0
+    return {
+        "item_repeat_probability": probability.astype(np.float32),
+        "item_repeat_cycle_days": np.where(repeated > 0, 30.0, np.nan).astype(np.float32),
+        "item_once_only": once_only,
+        "customer_orders": customer_orders.astype(np.int32),
+        "history_recent_share": (held / customer_orders[rows]).astype(np.float32),
     }
 
 

@@ -2,8 +2,11 @@
 
 Items a, b, c, d, e (categories food, food, toys, toys, none; c has no price, d is out of
 stock). Customers u0 and u1 are warm, u2 is cold (no history, zero factors).
-u0 bought a (3 orders, on the reference day) and c (4 orders, 60 days = two half-lives
-earlier, so its buy-again score is 4 * 0.25 = 1 against a's 3).
+u0 (5 orders) bought a (recency share 0.6, on the reference day) and c (share 0.5, 60 days
+earlier). Repeat probabilities a 0.6, b 0.3, c 0.5, d 0.05 (once-only), e 0.3; cycles a 7
+days, c 30 days, others unknown. Buy-again (share x p x due, due weight 0.5): a
+0.6 * 0.6 * (0.5 + 0.5 * 0/7) = 0.18, c 0.5 * 0.5 * 1 = 0.25: c is due, a was just bought.
+u1 bought d, a once-only item: d is never offered to u1 again.
 Co-purchase: a -> b (z 4), a -> c (z 1), b -> a (z 4), c -> d (z 0.5), N = 20 orders.
 Popularity (distinct buyers): d 3, a 2, b 1, c 1, e 0.
 """
@@ -39,6 +42,10 @@ def tiny_arrays() -> tuple[dict[str, np.ndarray], dict[str, int]]:
         ),
         "item_buyers": np.array([2, 1, 1, 3, 0], dtype=np.int32),
         "item_orders": np.array([10, 6, 8, 4, 1], dtype=np.int32),
+        "item_repeat_probability": np.array([0.6, 0.3, 0.5, 0.05, 0.3], dtype=np.float32),
+        "item_repeat_cycle_days": np.array([7, np.nan, 30, np.nan, np.nan], dtype=np.float32),
+        "item_once_only": np.array([False, False, False, True, False]),
+        "customer_orders": np.array([5, 2, 0], dtype=np.int32),
         # u0: a, c    u1: a, b, d    u2: nothing
         "history_indptr": np.array([0, 2, 5, 5], dtype=np.int64),
         "history_items": np.array([0, 2, 0, 1, 3], dtype=np.int32),
@@ -46,6 +53,7 @@ def tiny_arrays() -> tuple[dict[str, np.ndarray], dict[str, int]]:
         "history_quantity": np.array([3, 4, 1, 1, 1], dtype=np.float32),
         "history_last_ts": REFERENCE_TS - DAY * np.array([0, 60, 1, 1, 0], dtype=np.int64),
         "history_confidence": np.array([4, 5, 2, 2, 2], dtype=np.float32),
+        "history_recent_share": np.array([0.6, 0.5, 0.5, 0.5, 1.0], dtype=np.float32),
         # a: b, c    b: a    c: d    d: -    e: -
         "pairs_indptr": np.array([0, 2, 3, 4, 4, 4], dtype=np.int64),
         "pairs_partner": np.array([1, 2, 0, 3], dtype=np.int32),
@@ -71,7 +79,12 @@ def publish_tiny_snapshot(snapshot_dir: Path, parameters: Mapping[str, Any] | No
         snapshot_dir,
         arrays,
         counts=counts,
-        parameters={"buy_again.half_life_days": 30.0, **(parameters or {})},
+        parameters={
+            "buy_again.due_weight": 0.5,
+            "blend.buy_again_weight": 0.5,
+            "blend.copurchase_weight": 0.0,
+            **(parameters or {}),
+        },
         input_info={"last_order_ts": REFERENCE_TS},
         metrics={},
     )

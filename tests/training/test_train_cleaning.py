@@ -77,7 +77,18 @@ def test_history_and_item_facts(train: Train, small_orders_csv: Path) -> None:
 
 
 def test_manifest_records_inputs_and_parameters(train: Train, small_orders_csv: Path) -> None:
-    run = train("--orders", str(small_orders_csv), "--alpha", "2.5", "--top-partners", "7")
+    run = train(
+        "--orders",
+        str(small_orders_csv),
+        "--alpha",
+        "2.5",
+        "--top-partners",
+        "7",
+        "--buy-again-weight",
+        "0.7",
+        "--once-only-below",
+        "0.2",
+    )
     manifest = json.loads((run.snapshot().path / "manifest.json").read_text())
     (file_info,) = manifest["input"]["files"]
     assert file_info["bytes"] == small_orders_csv.stat().st_size
@@ -85,8 +96,12 @@ def test_manifest_records_inputs_and_parameters(train: Train, small_orders_csv: 
     parameters = manifest["parameters"]
     assert parameters["als.alpha"] == 2.5
     assert parameters["rules.top_k"] == 7
-    assert parameters["buy_again.half_life_days"] == 30.0
-    assert parameters["blend.buy_again_weight"] == 0.5
+    assert parameters["blend.buy_again_weight"] == 0.7
+    assert parameters["repurchase.once_only_below"] == 0.2
+    assert parameters["repurchase.prior_strength"] is None  # estimated: see the metrics
+    assert parameters["buy_again.basket_decay"] == 0.9
+    assert parameters["blend.copurchase_weight"] == 0.5
+    assert manifest["metrics"]["repurchase_prior_strength"] > 0
     assert all(not isinstance(v, dict | list) for v in parameters.values())
     assert manifest["input"]["dropped"]["non_product"] == 0  # no regex given: POST is kept
     assert manifest["input"]["top_items"][0] == "A"

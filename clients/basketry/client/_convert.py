@@ -99,6 +99,8 @@ def scored_items_from_pb(items: Iterable[pb.ScoredItem]) -> tuple[ScoredItem, ..
             reason=reason_from_pb(item.reason),
             name=item.name,
             because_item_ids=tuple(item.because_item_ids),
+            repeat_probability=item.repeat_probability,
+            repeat_cycle_days=item.repeat_cycle_days,
         )
         for item in items
     )

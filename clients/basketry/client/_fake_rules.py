@@ -150,7 +150,10 @@ def finish(items: Sequence[ScoredItem], explain: bool) -> tuple[ScoredItem, ...]
     """Drops the explanations nobody asked for, as the server leaves them empty."""
     if explain:
         return tuple(items)
-    return tuple(replace(item, because_item_ids=()) for item in items)
+    return tuple(
+        replace(item, because_item_ids=(), repeat_probability=0.0, repeat_cycle_days=0.0)
+        for item in items
+    )
 
 
 def _passes(item: CatalogItem, item_filter: ItemFilter) -> bool:

@@ -75,13 +75,20 @@ class ItemFilter:
 
 @dataclass(frozen=True)
 class ScoredItem:
-    """One recommended item; `score` is comparable within one answer only."""
+    """One recommended item; `score` is comparable within one answer only.
+
+    With `explain`, Recommend answers also carry the item's repeat probability (a buyer
+    buys it again in a later order, 0..1) and its typical repurchase cycle in days (0 when
+    unknown); both are 0 otherwise.
+    """
 
     item_id: str
     score: float
     reason: Reason
     name: str = ""
     because_item_ids: tuple[str, ...] = ()
+    repeat_probability: float = 0.0
+    repeat_cycle_days: float = 0.0
 
 
 @dataclass(frozen=True)

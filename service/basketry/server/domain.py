@@ -47,12 +47,15 @@ class RecommendQuery:
 
 @dataclass(frozen=True)
 class Pick:
-    """One picked item: its index, score, reason and (when explained) the items behind it."""
+    """One picked item: its index, score, reason and, when explained, the items behind it
+    and the item's repurchase facts (0 when unknown or not explained)."""
 
     item: int
     score: float
     reason: Reason
     because: tuple[int, ...] = ()
+    repeat_probability: float = 0.0
+    repeat_cycle_days: float = 0.0
 
 
 @dataclass(frozen=True)

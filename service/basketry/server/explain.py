@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -29,6 +31,24 @@ def because_personal(
         best = np.argsort(-column, kind="stable")[:MAX_BECAUSE]
         answer.append(tuple(int(bought[i]) for i in best if column[i] > 0))
     return answer
+
+
+def because_recent(model: ServingModel, customer: int, item: int) -> tuple[int, ...]:
+    """The customer's purchases that have `item` as a co-purchase partner, by recency share
+    times significance (what the recent-partners source summed), at most MAX_BECAUSE."""
+    history = model.history_slice(customer)
+    bought = model.history_items[history]
+    weight = (
+        model.history_recent_share[history] * model.partner_matrix[bought, item].toarray()[:, 0]
+    )
+    best = np.argsort(-weight, kind="stable")[:MAX_BECAUSE]
+    return tuple(int(bought[i]) for i in best if weight[i] > 0)
+
+
+def repeat_facts(model: ServingModel, item: int) -> tuple[float, float]:
+    """(repeat probability, repurchase cycle in days) of an item; 0 for an unknown cycle."""
+    cycle = float(model.item_repeat_cycle_days[item])
+    return float(model.item_repeat_probability[item]), cycle if math.isfinite(cycle) else 0.0
 
 
 def because_together(contributions: PartnerContributions, item: int) -> tuple[int, ...]:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from basketry.snapshot import LoadedSnapshot, SnapshotError
 
@@ -25,22 +26,30 @@ I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 ArrayT = TypeVar("ArrayT", bound=np.ndarray)
 
-DEFAULT_HALF_LIFE_DAYS = 30.0
-DEFAULT_BUY_AGAIN_WEIGHT = 0.5
-DEFAULT_CONTEXT_WEIGHT = 0.5
-
 
 @dataclass(frozen=True)
 class BlendRule:
-    """How the balanced strategy weighs its normalised (0..1) candidate lists.
+    """How the strategies weigh their candidate lists (see basketry.server.recommend).
 
-    buy_again_weight goes to repurchase scores and 1 - buy_again_weight to latent-factor
-    scores; context_weight goes to items bought with the cart. Read from the manifest
-    ("blend.buy_again_weight", "blend.context_weight") so training can tune it.
+    Read from the manifest's parameters (the names in PARAMETERS) so training and
+    `basketry tune` can set them; the defaults here are the measured ones.
     """
 
-    buy_again_weight: float = DEFAULT_BUY_AGAIN_WEIGHT
-    context_weight: float = DEFAULT_CONTEXT_WEIGHT
+    buy_again_weight: float = 0.9  # balanced: buy-again; the rest goes to discovery
+    copurchase_weight: float = 0.5  # discovery: partners of recent orders; the rest: ALS
+    context_weight: float = 0.5  # partners of the cart, for a warm customer
+    due_weight: float = 0.5  # buy-again: how much an item not yet due is held back
+    repeat_exponent: float = 1.0  # buy-again: power of the item's repeat probability
+
+
+# Manifest parameter -> (BlendRule field, lowest, highest allowed value).
+PARAMETERS = {
+    "blend.buy_again_weight": ("buy_again_weight", 0.0, 1.0),
+    "blend.copurchase_weight": ("copurchase_weight", 0.0, 1.0),
+    "blend.context_weight": ("context_weight", 0.0, math.inf),
+    "buy_again.due_weight": ("due_weight", 0.0, 1.0),
+    "buy_again.repeat_exponent": ("repeat_exponent", 0.0, math.inf),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,6 +75,9 @@ class ServingModel:
     item_unit: F32
     item_has_factors: Bools
     item_orders: I32
+    item_repeat_probability: F32  # P(bought again in a later order | bought), smoothed
+    item_repeat_cycle_days: F32  # median days between purchases, NaN = never repeated
+    item_once_only: Bools  # never offered again to a customer who bought it
     popularity: npt.NDArray[np.float64]  # distinct buyers / most buyers of any item, 0..1
     popularity_order: I64  # items by buyers, most first (ties: lower index)
     # purchase history, CSR customers x items, and its transpose (buyers per item)
@@ -74,6 +86,7 @@ class ServingModel:
     history_orders: I32
     history_last_ts: I64
     history_confidence: F32
+    history_recent_share: F32  # recency-weighted share of the customer's orders holding it
     buyers_indptr: I64
     buyers_customers: I32
     # co-purchase partners, CSR items x partners
@@ -81,10 +94,10 @@ class ServingModel:
     pairs_partner: I32
     pairs_count: I32
     pairs_score: F32
+    partner_matrix: sparse.csr_matrix  # items x items, positive pairs_score, float32
     # scalars
     total_orders: int
     reference_ts: int  # "now" for recency: the newest order in the training data
-    half_life_days: float
     blend: BlendRule
 
     @property
@@ -143,6 +156,9 @@ def build_model(snapshot: LoadedSnapshot) -> ServingModel:
         item_unit=item_unit,
         item_has_factors=_frozen(item_nonzero),
         item_orders=arrays["item_orders"],
+        item_repeat_probability=arrays["item_repeat_probability"],
+        item_repeat_cycle_days=arrays["item_repeat_cycle_days"],
+        item_once_only=arrays["item_once_only"],
         popularity=_frozen(buyers / buyers.max() if buyers.size and buyers.max() > 0 else buyers),
         popularity_order=_frozen(np.lexsort((np.arange(buyers.size), -buyers)).astype(np.int64)),
         history_indptr=history_indptr,
@@ -150,25 +166,17 @@ def build_model(snapshot: LoadedSnapshot) -> ServingModel:
         history_orders=arrays["history_orders"],
         history_last_ts=arrays["history_last_ts"],
         history_confidence=arrays["history_confidence"],
+        history_recent_share=arrays["history_recent_share"],
         buyers_indptr=buyers_indptr,
         buyers_customers=buyers_customers,
         pairs_indptr=arrays["pairs_indptr"],
         pairs_partner=arrays["pairs_partner"],
         pairs_count=arrays["pairs_count"],
         pairs_score=arrays["pairs_score"],
+        partner_matrix=_partner_matrix(arrays, len(item_ids)),
         total_orders=max(1, int(manifest["counts"]["orders"])),
         reference_ts=_reference_ts(manifest, arrays["history_last_ts"]),
-        half_life_days=_parameter(
-            parameters, "buy_again.half_life_days", DEFAULT_HALF_LIFE_DAYS, low=1e-9
-        ),
-        blend=BlendRule(
-            buy_again_weight=_parameter(
-                parameters, "blend.buy_again_weight", DEFAULT_BUY_AGAIN_WEIGHT, low=0.0, high=1.0
-            ),
-            context_weight=_parameter(
-                parameters, "blend.context_weight", DEFAULT_CONTEXT_WEIGHT, low=0.0
-            ),
-        ),
+        blend=_blend_rule(parameters),
     )
 
 
@@ -179,6 +187,23 @@ def _in_ram(array: np.ndarray) -> np.ndarray:
 def _frozen(array: ArrayT) -> ArrayT:
     array.flags.writeable = False
     return array
+
+
+def _blend_rule(parameters: Mapping[str, Any]) -> BlendRule:
+    defaults = BlendRule()
+    values = {
+        field: _parameter(parameters, key, getattr(defaults, field), low=low, high=high)
+        for key, (field, low, high) in PARAMETERS.items()
+    }
+    return BlendRule(**values)
+
+
+def _partner_matrix(arrays: Mapping[str, np.ndarray], n_items: int) -> sparse.csr_matrix:
+    """Items x partners with the positive significance scores (what discovery sums)."""
+    score = np.maximum(arrays["pairs_score"], 0.0).astype(np.float32)
+    return sparse.csr_matrix(
+        (score, arrays["pairs_partner"], arrays["pairs_indptr"]), shape=(n_items, n_items)
+    )
 
 
 def _unit_rows(factors: F32) -> tuple[F32, Bools]:

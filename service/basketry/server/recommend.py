@@ -1,12 +1,30 @@
 """Per-customer picks: buy-again, discover-new, their blend, cart context and fallbacks.
 
-Every candidate source is a dense score matrix (customers x items), normalised per
-customer to 0..1 over the eligible items (0 = not a candidate) and weighted by the
-model's BlendRule; a pick's score is the sum and its reason is the source that
-contributed most. Eligible items are the filter's minus the cart (and, for discover-new,
-minus everything the customer bought). When the sources run out, popular eligible items
-fill the answer. Customers are scored a chunk at a time (the batch), so the work is a few
-matrix operations per chunk rather than per customer; a single request is a chunk of one.
+Candidate sources, each a dense score matrix (customers x items):
+  buy-again         items the customer bought, scored by basketry.server.buy_again
+  latent            ALS: customer factors . item factors, items the customer never bought
+  recent partners   items never bought, summed significance z of their co-purchase with
+                    the customer's purchases, each purchase weighted by its recency share
+                    (so partners of the latest orders lead)
+  cart partners     co-purchase partners of the request's cart (context_item_ids)
+Each is normalised per customer to 0..1 over its candidates (the customer's best = 1) and
+weighted by the model's BlendRule (manifest parameters, b = blend.buy_again_weight,
+p = blend.copurchase_weight, x = blend.context_weight):
+
+  strategy       buy-again   latent            recent partners   cart partners
+  balanced       b           (1 - b)(1 - p)    (1 - b) p         x (1 for a cold customer)
+  buy-again      1           -                 -                 x, bought items only
+  discover-new   -           1 - p             p                 x, never-bought items only
+
+A pick's score is the sum, its reason the source that contributed most. Eligible items
+are the filter's minus the cart, minus the once-only items the customer bought (every
+strategy), and for discover-new minus everything bought. When the sources run out,
+popular eligible items fill the answer. Customers are scored a chunk at a time (the
+batch), so the work is a few matrix operations per chunk; a request is a chunk of one.
+
+Default weights were measured on a validation split of Online Retail (each next-basket
+test customer's last history order as the target, the orders before it as history, the
+test basket untouched): see BlendRule in basketry.server.model.
 """
 
 from __future__ import annotations
@@ -16,17 +34,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
+from basketry.server.buy_again import buy_again_scores
 from basketry.server.copurchase import PartnerContributions, gather_partners
 from basketry.server.domain import Fallback, Pick, Reason, Recommendation, RecommendQuery, Strategy
-from basketry.server.explain import because_personal, because_together
+from basketry.server.explain import (
+    because_personal,
+    because_recent,
+    because_together,
+    repeat_facts,
+)
 from basketry.server.model import ServingModel
 from basketry.server.popular import popular_items, popular_scores
 from basketry.server.ranking import top_k_rows
 
 Matrix = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
-SECONDS_PER_DAY = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -45,7 +69,8 @@ class Chunk:
     warm: Mask  # per row
     warm_customers: npt.NDArray[np.int64]  # model index of each warm row, in row order
     bought: Mask  # rows x items
-    repeat_scores: Matrix  # rows x items: decayed purchase frequency, 0 if never bought
+    repeat_scores: Matrix  # rows x items: buy-again score, 0 if never bought
+    recent_share: sparse.csr_matrix  # rows x items: recency share of each purchase
 
 
 def recommend(model: ServingModel, query: RecommendQuery, allowed: Mask) -> Recommendation:
@@ -62,6 +87,7 @@ def recommend_many(
     partners = gather_partners(model, cart) if cart.size else None
     eligible = np.repeat(allowed[None, :], len(customer_ids), axis=0)
     eligible[:, cart] = False
+    eligible &= ~(chunk.bought & model.item_once_only[None, :])
     if query.strategy is Strategy.DISCOVER_NEW:
         eligible &= ~chunk.bought
     sources = _sources(model, query.strategy, chunk, eligible, partners)
@@ -95,18 +121,22 @@ def _chunk(model: ServingModel, customer_ids: Sequence[str]) -> Chunk:
     entries += np.repeat(starts, lengths)
     entry_rows = np.repeat(rows, lengths)
     items = model.history_items[entries]
-    age_days = np.maximum(model.reference_ts - model.history_last_ts[entries], 0) / SECONDS_PER_DAY
     bought = np.zeros((len(customers), model.n_items), dtype=np.bool_)
     bought[entry_rows, items] = True
     repeat_scores = np.zeros((len(customers), model.n_items), dtype=np.float32)
-    decay = np.power(0.5, age_days / model.half_life_days)
-    repeat_scores[entry_rows, items] = model.history_orders[entries] * decay
+    repeat_scores[entry_rows, items] = buy_again_scores(model, entries)
+    recent_share = sparse.csr_matrix(
+        (model.history_recent_share[entries], (entry_rows, items)),
+        shape=(len(customers), model.n_items),
+        dtype=np.float32,
+    )
     return Chunk(
         customers=customers,
         warm=warm,
         warm_customers=warm_customers,
         bought=bought,
         repeat_scores=repeat_scores,
+        recent_share=recent_share,
     )
 
 
@@ -117,13 +147,20 @@ def _sources(
     eligible: Mask,
     partners: PartnerContributions | None,
 ) -> list[Source]:
-    repeat_weight, latent_weight = {
-        Strategy.BALANCED: (model.blend.buy_again_weight, 1.0 - model.blend.buy_again_weight),
-        Strategy.BUY_AGAIN: (1.0, 0.0),
-        Strategy.DISCOVER_NEW: (0.0, 1.0),
+    blend = model.blend
+    discovery = 1.0 - blend.buy_again_weight
+    repeat_weight, latent_weight, recent_weight = {
+        Strategy.BALANCED: (
+            blend.buy_again_weight,
+            discovery * (1.0 - blend.copurchase_weight),
+            discovery * blend.copurchase_weight,
+        ),
+        Strategy.BUY_AGAIN: (1.0, 0.0, 0.0),
+        Strategy.DISCOVER_NEW: (0.0, 1.0 - blend.copurchase_weight, blend.copurchase_weight),
     }[strategy]
     sources: list[Source] = []
     rows = np.flatnonzero(chunk.warm)
+    never_bought = eligible & ~chunk.bought
     if repeat_weight > 0 and rows.size:
         # The chunk's repeat scores are used only here, so they are normalised in place.
         repeat = _normalise(chunk.repeat_scores, eligible, repeat_weight)
@@ -133,8 +170,13 @@ def _sources(
         if rows.size < eligible.shape[0]:
             latent_rows, latent = latent, np.zeros(eligible.shape, dtype=np.float32)
             latent[rows] = latent_rows
-        personal = _normalise(latent, eligible & ~chunk.bought, latent_weight)
+        personal = _normalise(latent, never_bought, latent_weight)
         sources.append(Source(Reason.PERSONALIZED, personal))
+    if recent_weight > 0 and rows.size:
+        recent = np.asarray((chunk.recent_share @ model.partner_matrix).toarray(), np.float32)
+        sources.append(
+            Source(Reason.BOUGHT_TOGETHER, _normalise(recent, never_bought, recent_weight))
+        )
     if partners is not None:
         candidates = eligible
         if strategy is Strategy.BUY_AGAIN:
@@ -143,7 +185,7 @@ def _sources(
             candidates = eligible & (chunk.bought | ~chunk.warm[:, None])
         totals = partners.totals(model.n_items).astype(np.float32)
         together = np.repeat(totals[None, :], eligible.shape[0], axis=0)
-        weights = np.where(chunk.warm, model.blend.context_weight, 1.0)[:, None]
+        weights = np.where(chunk.warm, blend.context_weight, 1.0)[:, None]
         sources.append(Source(Reason.BOUGHT_TOGETHER, _normalise(together, candidates, weights)))
     return sources
 
@@ -197,11 +239,14 @@ def _explained(
     for pick in picks:
         if pick.reason is Reason.BUY_AGAIN:
             because: tuple[int, ...] = (pick.item,)
-        elif pick.reason is Reason.BOUGHT_TOGETHER and partners is not None:
-            because = because_together(partners, pick.item)
+        elif pick.reason is Reason.BOUGHT_TOGETHER:
+            from_cart = because_together(partners, pick.item) if partners is not None else ()
+            from_history = () if customer is None else because_recent(model, customer, pick.item)
+            because = from_cart or from_history
         else:
             because = personal_because.get(pick.item, ())
-        explained.append(Pick(pick.item, pick.score, pick.reason, because))
+        probability, cycle = repeat_facts(model, pick.item)
+        explained.append(Pick(pick.item, pick.score, pick.reason, because, probability, cycle))
     return explained
 
 

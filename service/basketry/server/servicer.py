@@ -178,6 +178,8 @@ def _scored_items(model: ServingModel, picks: Sequence[Pick]) -> list[pb.ScoredI
             reason=REASONS[pick.reason],
             name=model.item_names[pick.item],
             because_item_ids=[model.item_ids[i] for i in pick.because],
+            repeat_probability=pick.repeat_probability,
+            repeat_cycle_days=pick.repeat_cycle_days,
         )
         for pick in picks
     ]

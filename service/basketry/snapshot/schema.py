@@ -1,4 +1,4 @@
-"""Schema version 1 of the snapshot: every array, its dtype and its shape.
+"""Schema version 2 of the snapshot: every array, its dtype and its shape.
 
 Shapes are written with symbolic dimensions that must agree across arrays:
   C  customers            I  items             F  latent factors
@@ -7,13 +7,16 @@ Shapes are written with symbolic dimensions that must agree across arrays:
   C1 = C + 1, I1 = I + 1 (CSR row pointers)
 
 Id and name arrays are fixed-width unicode (`<U…`), never object arrays.
+
+Version 2 added the repurchase statistics (item_repeat_probability, item_repeat_cycle_days,
+item_once_only, customer_orders, history_recent_share); version 1 snapshots are refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 LATEST_NAME = "LATEST"
 
@@ -41,6 +44,14 @@ ARRAYS: dict[str, ArraySpec] = {
     "item_factors": ArraySpec("f4", ("I", "F"), "ALS item factors"),
     "item_buyers": ArraySpec("i4", ("I",), "distinct customers who bought the item (popularity)"),
     "item_orders": ArraySpec("i4", ("I",), "orders containing the item (n_a of the rules)"),
+    "item_repeat_probability": ArraySpec(
+        "f4", ("I",), "P(a buyer buys it again in a later order), smoothed toward its category"
+    ),
+    "item_repeat_cycle_days": ArraySpec(
+        "f4", ("I",), "median days between a customer's purchases of it, NaN = never repeated"
+    ),
+    "item_once_only": ArraySpec("b1", ("I",), "never offered again to a customer who bought it"),
+    "customer_orders": ArraySpec("i4", ("C",), "orders the customer placed"),
     # --- purchase history, CSR customers x items, columns sorted within a row
     "history_indptr": ArraySpec("i8", ("C1",), "row pointers"),
     "history_items": ArraySpec("i4", ("H",), "item index"),
@@ -48,6 +59,9 @@ ARRAYS: dict[str, ArraySpec] = {
     "history_quantity": ArraySpec("f4", ("H",), "total units bought"),
     "history_last_ts": ArraySpec("i8", ("H",), "last purchase, unix seconds UTC"),
     "history_confidence": ArraySpec("f4", ("H",), "ALS confidence weight used in training"),
+    "history_recent_share": ArraySpec(
+        "f4", ("H",), "recency-weighted share of the customer's orders holding the item"
+    ),
     # --- co-purchase partners, CSR items x partners, best partner first
     "pairs_indptr": ArraySpec("i8", ("I1",), "row pointers"),
     "pairs_partner": ArraySpec("i4", ("P",), "partner item index"),

@@ -15,6 +15,7 @@ from basketry.training.items import ItemAttributes
 from basketry.training.matrices import History, IndexedLines
 from basketry.training.popularity import top_items, top_items_by_category
 from basketry.training.reading import FileInfo
+from basketry.training.repurchase import RepurchaseStats
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,12 @@ class TrainedParts:
     item_buyers: np.ndarray
     baskets: Baskets
     partners: Partners
+    repurchase: RepurchaseStats
 
 
 def snapshot_arrays(parts: TrainedParts) -> dict[str, np.ndarray]:
     history, partners, attributes = parts.history, parts.partners, parts.attributes
+    repurchase = parts.repurchase
     return {
         "customer_ids": parts.indexed.customer_ids,
         "customer_factors": parts.customer_factors,
@@ -43,12 +46,17 @@ def snapshot_arrays(parts: TrainedParts) -> dict[str, np.ndarray]:
         "item_factors": parts.item_factors,
         "item_buyers": parts.item_buyers,
         "item_orders": parts.baskets.item_orders,
+        "item_repeat_probability": repurchase.item_repeat_probability,
+        "item_repeat_cycle_days": repurchase.item_repeat_cycle_days,
+        "item_once_only": repurchase.item_once_only,
+        "customer_orders": repurchase.customer_orders,
         "history_indptr": history.indptr,
         "history_items": history.items,
         "history_orders": history.orders,
         "history_quantity": history.quantity,
         "history_last_ts": history.last_ts,
         "history_confidence": history.confidence,
+        "history_recent_share": repurchase.history_recent_share,
         "pairs_indptr": partners.indptr,
         "pairs_partner": partners.partner,
         "pairs_count": partners.count,
@@ -75,6 +83,7 @@ def snapshot_counts(parts: TrainedParts) -> dict[str, int]:
         "catalog_items": attributes.catalog_items,
         "catalog_items_not_ordered": attributes.catalog_items_not_ordered,
         "items_missing_from_catalog": attributes.items_missing_from_catalog,
+        "once_only_items": int(parts.repurchase.item_once_only.sum()),
     }
 
 

@@ -12,12 +12,15 @@ from pathlib import Path
 from basketry.snapshot import SnapshotError
 from basketry.training.als import AlsSettings
 from basketry.training.columns import PRESETS, check_mapping, preset, read_mapping_file
-from basketry.training.config import RulesSettings, TrainingConfig
+from basketry.training.config import BlendSettings, RulesSettings, TrainingConfig
 from basketry.training.errors import TrainingInputError
 from basketry.training.pipeline import train
+from basketry.training.repurchase import RepurchaseSettings
 from basketry.training.summary import summary_table
 
 DEFAULT_RULES = RulesSettings()
+DEFAULT_REPURCHASE = RepurchaseSettings()
+DEFAULT_BLEND = BlendSettings()
 DEFAULT_REGULARIZATION = 0.5
 DEFAULT_ALPHA = 3.0
 COLUMN_FLAGS = {
@@ -142,20 +145,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         metavar="N",
         help="order-size buckets for the expected co-purchase counts",
     )
-    model.add_argument(
-        "--buy-again-half-life-days",
-        type=_positive_float,
-        default=30.0,
-        metavar="DAYS",
-        help="recency half-life the server uses for buy-again scores",
-    )
-    model.add_argument(
-        "--buy-again-weight",
-        type=_unit_float,
-        default=0.5,
-        metavar="W",
-        help="share of buy-again in the server's default blend",
-    )
+    _add_repeat_arguments(parser)
     output = parser.add_argument_group("output")
     output.add_argument("--snapshot-dir", type=Path, required=True, metavar="DIR")
     output.add_argument(
@@ -167,6 +157,60 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         help="no progress or summary; print only the published version path",
     )
     return _run
+
+
+def _add_repeat_arguments(parser: argparse.ArgumentParser) -> None:
+    repeat = parser.add_argument_group("repurchase and blend (read by the server)")
+    repeat.add_argument(
+        "--once-only-below",
+        type=_unit_float,
+        default=DEFAULT_REPURCHASE.once_only_below,
+        metavar="P",
+        help="items whose smoothed repeat probability is below this are not offered again "
+        "to a customer who bought them",
+    )
+    repeat.add_argument(
+        "--repeat-prior-strength",
+        type=_positive_float,
+        metavar="M",
+        help="pseudo-buyers of the category prior on repeat probabilities "
+        "(default: estimated from the data)",
+    )
+    repeat.add_argument(
+        "--basket-decay",
+        type=_decay,
+        default=DEFAULT_REPURCHASE.basket_decay,
+        metavar="D",
+        help="weight of each older order in buy-again frequency (last order 1, then D, D^2...)",
+    )
+    repeat.add_argument(
+        "--due-weight",
+        type=_unit_float,
+        default=DEFAULT_BLEND.due_weight,
+        metavar="W",
+        help="how much an item not yet due (days since purchase < its cycle) is held back",
+    )
+    repeat.add_argument(
+        "--repeat-exponent",
+        type=_non_negative_float,
+        default=DEFAULT_BLEND.repeat_exponent,
+        metavar="X",
+        help="buy-again score = share x repeat_probability^X x due-ness",
+    )
+    repeat.add_argument(
+        "--buy-again-weight",
+        type=_unit_float,
+        default=DEFAULT_BLEND.buy_again_weight,
+        metavar="W",
+        help="share of buy-again in the balanced strategy (the rest is discovery)",
+    )
+    repeat.add_argument(
+        "--copurchase-weight",
+        type=_unit_float,
+        default=DEFAULT_BLEND.copurchase_weight,
+        metavar="W",
+        help="share of discovery given to partners of recent orders (the rest: ALS)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -215,8 +259,17 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
         preset=args.preset,
         catalog=args.catalog,
         cancellation_prefix=args.cancellation_prefix,
-        buy_again_half_life_days=args.buy_again_half_life_days,
-        buy_again_weight=args.buy_again_weight,
+        repurchase=RepurchaseSettings(
+            once_only_below=args.once_only_below,
+            basket_decay=args.basket_decay,
+            prior_strength=args.repeat_prior_strength,
+        ),
+        blend=BlendSettings(
+            buy_again_weight=args.buy_again_weight,
+            copurchase_weight=args.copurchase_weight,
+            due_weight=args.due_weight,
+            repeat_exponent=args.repeat_exponent,
+        ),
         keep=args.keep,
         quiet=args.quiet,
     )
@@ -254,4 +307,11 @@ def _unit_float(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _decay(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from basketry.training.als import AlsSettings
 from basketry.training.columns import InputFormat
 from basketry.training.confidence import FORMULA, UNITS_WEIGHT
+from basketry.training.repurchase import RepurchaseSettings
 
 JsonScalar = str | int | float | bool | None
 
@@ -21,6 +22,17 @@ class RulesSettings:
 
 
 @dataclass(frozen=True)
+class BlendSettings:
+    """How the server's balanced and discover-new strategies weigh their candidate lists
+    (see basketry.server.recommend; defaults measured there)."""
+
+    buy_again_weight: float = 0.9
+    copurchase_weight: float = 0.5
+    due_weight: float = 0.5
+    repeat_exponent: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     orders: tuple[Path, ...]
     snapshot_dir: Path
@@ -31,8 +43,8 @@ class TrainingConfig:
     preset: str | None = None
     catalog: Path | None = None
     cancellation_prefix: str = "C"
-    buy_again_half_life_days: float = 30.0
-    buy_again_weight: float = 0.5
+    repurchase: RepurchaseSettings = field(default_factory=RepurchaseSettings)
+    blend: BlendSettings = field(default_factory=BlendSettings)
     keep: int = 5
     quiet: bool = False
 
@@ -53,8 +65,13 @@ class TrainingConfig:
             "rules.max_basket_size": self.rules.max_basket_size,
             "rules.size_buckets": self.rules.size_buckets,
             "rules.score": "z = (n_ab - E_ab) / sqrt(E_ab), basket-size aware E",
-            "buy_again.half_life_days": self.buy_again_half_life_days,
-            "blend.buy_again_weight": self.buy_again_weight,
+            "repurchase.once_only_below": self.repurchase.once_only_below,
+            "repurchase.prior_strength": self.repurchase.prior_strength,
+            "buy_again.basket_decay": self.repurchase.basket_decay,
+            "buy_again.due_weight": self.blend.due_weight,
+            "buy_again.repeat_exponent": self.blend.repeat_exponent,
+            "blend.buy_again_weight": self.blend.buy_again_weight,
+            "blend.copurchase_weight": self.blend.copurchase_weight,
             "input.preset": self.preset,
             "input.timestamp_format": fmt.timestamp_format,
             "input.exclude_items_regex": fmt.exclude_items_regex,

@@ -26,6 +26,7 @@ from basketry.training.matrices import build_history, index_lines
 from basketry.training.popularity import item_buyers
 from basketry.training.progress import Stages
 from basketry.training.reading import FileInfo, read_table
+from basketry.training.repurchase import repurchase_stats
 
 
 @dataclass(frozen=True)
@@ -124,12 +125,29 @@ def fit_and_publish(
             f"{baskets.too_big:,}",
             f"{partners.partner.shape[0]:,}",
         )
+    with stages.stage("repurchase"):
+        repurchase = repurchase_stats(indexed, history, attributes.categories, config.repurchase)
+        stages.note(
+            "repeat rate %.3f overall, prior strength %.1f, %s once-only items",
+            repurchase.global_rate,
+            repurchase.prior_strength,
+            f"{int(repurchase.item_once_only.sum()):,}",
+        )
     parts = TrainedParts(
-        indexed, history, attributes, customer_factors, item_factors, buyers, baskets, partners
+        indexed,
+        history,
+        attributes,
+        customer_factors,
+        item_factors,
+        buyers,
+        baskets,
+        partners,
+        repurchase,
     )
     counts = snapshot_counts(parts)
     metrics = {f"{name}_seconds": seconds for name, seconds in stages.seconds.items()}
     metrics["total_seconds"] = stages.total_seconds  # everything before publishing
+    metrics.update(repurchase.learned())
     with stages.stage("publish"):
         version_dir = publish_snapshot(
             config.snapshot_dir,

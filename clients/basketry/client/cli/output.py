@@ -53,9 +53,11 @@ def _cell(value: object) -> str:
 
 
 def items_table(items: Sequence[ScoredItem]) -> str:
+    """One row per item; explained answers (repeat facts filled) get two more columns."""
     if not items:
         return "(no items)"
-    rows = [
+    headers: tuple[str, ...] = ("rank", "item", "name", "score", "reason", "because")
+    rows: list[tuple[object, ...]] = [
         (
             rank,
             item.item_id,
@@ -66,7 +68,17 @@ def items_table(items: Sequence[ScoredItem]) -> str:
         )
         for rank, item in enumerate(items, start=1)
     ]
-    return table(("rank", "item", "name", "score", "reason", "because"), rows)
+    if any(item.repeat_probability > 0 for item in items):
+        headers += ("repeat p", "cycle days")
+        rows = [
+            (*row, item.repeat_probability, _days(item.repeat_cycle_days))
+            for row, item in zip(rows, items, strict=True)
+        ]
+    return table(headers, rows)
+
+
+def _days(days: float) -> str:
+    return f"{days:.0f}" if days > 0 else "-"
 
 
 def bundle_table(items: Sequence[BundleItem]) -> str:
