@@ -26,6 +26,10 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "train": Command("basketry.training.cli", "fit models on order history and publish a snapshot"),
+    "evaluate": Command(
+        "basketry.training.evaluation.cli",
+        "score served picks against baselines on held-out orders",
+    ),
     "serve": Command("basketry.server.cli", "serve the latest snapshot over gRPC"),
     "recommend": Command("basketry.client.cli", "picks for one customer"),
     "picks": Command(
