@@ -14,7 +14,7 @@ from basketry.server.ranking import top_k
 
 
 def bundle(model: ServingModel, query: BundleQuery, allowed: npt.NDArray[np.bool_]) -> BundleAnswer:
-    """Partners of the known basket items ranked by summed significance; popular items fill.
+    """Partners of the known basket items ranked by summed partner score; popular items fill.
 
     Unknown basket ids are ignored; when none is known the answer is popular items.
     """

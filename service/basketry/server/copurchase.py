@@ -1,8 +1,9 @@
 """Co-purchase partners of a set of source items (a basket or a cart), merged.
 
-Each source item contributes its stored top partners with their positive significance
-score (pairs_score); a partner's total is the sum over sources (summed z ranks true
-partners better than summed confidence or lift, see the co-purchase notes).
+Each source item contributes its stored top partners with their positive score
+(pairs_score: chance-corrected confidence, see basketry.training.copurchase); a partner's
+total is the sum over sources. The score is a share of the source item's orders, so every
+source item counts on the same scale whatever its popularity.
 """
 
 from __future__ import annotations

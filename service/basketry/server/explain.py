@@ -35,7 +35,7 @@ def because_personal(
 
 def because_recent(model: ServingModel, customer: int, item: int) -> tuple[int, ...]:
     """The customer's purchases that have `item` as a co-purchase partner, by recency share
-    times significance (what the recent-partners source summed), at most MAX_BECAUSE."""
+    times partner score (what the recent-partners source summed), at most MAX_BECAUSE."""
     history = model.history_slice(customer)
     bought = model.history_items[history]
     weight = (

@@ -199,7 +199,7 @@ def _blend_rule(parameters: Mapping[str, Any]) -> BlendRule:
 
 
 def _partner_matrix(arrays: Mapping[str, np.ndarray], n_items: int) -> sparse.csr_matrix:
-    """Items x partners with the positive significance scores (what discovery sums)."""
+    """Items x partners with the positive partner scores (what discovery sums)."""
     score = np.maximum(arrays["pairs_score"], 0.0).astype(np.float32)
     return sparse.csr_matrix(
         (score, arrays["pairs_partner"], arrays["pairs_indptr"]), shape=(n_items, n_items)

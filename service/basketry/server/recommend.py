@@ -3,7 +3,7 @@
 Candidate sources, each a dense score matrix (customers x items):
   buy-again         items the customer bought, scored by basketry.server.buy_again
   latent            ALS: customer factors . item factors, items the customer never bought
-  recent partners   items never bought, summed significance z of their co-purchase with
+  recent partners   items never bought, summed partner scores of their co-purchase with
                     the customer's purchases, each purchase weighted by its recency share
                     (so partners of the latest orders lead)
   cart partners     co-purchase partners of the request's cart (context_item_ids)

@@ -67,7 +67,7 @@ ARRAYS: dict[str, ArraySpec] = {
     "pairs_partner": ArraySpec("i4", ("P",), "partner item index"),
     "pairs_count": ArraySpec("i4", ("P",), "orders holding both items (n_ab)"),
     "pairs_expected": ArraySpec("f4", ("P",), "n_ab expected by chance, basket-size aware"),
-    "pairs_score": ArraySpec("f4", ("P",), "significance z = (n_ab - E) / sqrt(E)"),
+    "pairs_score": ArraySpec("f4", ("P",), "(n_ab - c * E) / n_a, chance-corrected confidence"),
 }
 
 # Scalar facts the reader needs besides the arrays; stored in manifest["counts"].

@@ -125,6 +125,13 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         help="orders two items must share to be partners",
     )
     model.add_argument(
+        "--chance-discount",
+        type=_non_negative_float,
+        default=DEFAULT_RULES.chance_discount,
+        metavar="C",
+        help="partners rank by (n_ab - C * E_ab) / n_a: confidence less C x its chance level",
+    )
+    model.add_argument(
         "--top-partners",
         type=_positive_int,
         default=DEFAULT_RULES.top_k,
@@ -254,7 +261,11 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
         ),
         alpha=args.alpha,
         rules=RulesSettings(
-            args.min_pair_count, args.top_partners, args.max_basket_size, args.size_buckets
+            args.min_pair_count,
+            args.top_partners,
+            args.max_basket_size,
+            args.size_buckets,
+            args.chance_discount,
         ),
         preset=args.preset,
         catalog=args.catalog,

@@ -19,6 +19,7 @@ class RulesSettings:
     top_k: int = 100
     max_basket_size: int = 100
     size_buckets: int = 16
+    chance_discount: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class TrainingConfig:
             "rules.top_k": self.rules.top_k,
             "rules.max_basket_size": self.rules.max_basket_size,
             "rules.size_buckets": self.rules.size_buckets,
-            "rules.score": "z = (n_ab - E_ab) / sqrt(E_ab), basket-size aware E",
+            "rules.chance_discount": self.rules.chance_discount,
+            "rules.score": "(n_ab - chance_discount * E_ab) / n_a, basket-size aware E",
             "repurchase.once_only_below": self.repurchase.once_only_below,
             "repurchase.prior_strength": self.repurchase.prior_strength,
             "buy_again.basket_decay": self.repurchase.basket_decay,

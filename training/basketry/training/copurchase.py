@@ -1,15 +1,22 @@
-"""Bought-together partners: sparse co-occurrence counts ranked by basket-size-aware significance.
+"""Bought-together partners: sparse co-occurrence counts ranked by chance-corrected confidence.
 
-For items a and b, n_ab = orders holding both. Raw lift and confidence mislead (big
-baskets co-occur with everything; popular items top every confidence list), so partners
-are ranked by z = (n_ab - E_ab) / sqrt(E_ab), where E_ab is the count expected if b were
-bought independently of a, given the sizes of the orders that hold a:
+For items a and b, n_ab = orders holding both and E_ab the count expected if b were bought
+independently of a, given the sizes of the orders that hold a (big baskets co-occur with
+everything):
 
     E_ab = sum over orders o holding a of  1 - (1 - q_b)^(|o| - 1)
 
 with q_b = b's share of all order lines. Orders are grouped into size buckets so that
 E = N_a,bucket · f(q_b, bucket size) costs items x buckets, not a pass over orders; when
 there are no more distinct sizes than buckets, every size is its own bucket and E is exact.
+
+Partners are ranked by  score_ab = (n_ab - c * E_ab) / n_a : the confidence P(b | a) less
+c times the confidence chance alone would give. c = 0 is plain confidence (best-sellers
+top every list); c = 1 is the excess count, and the z-score (n_ab - E_ab) / sqrt(E_ab)
+goes further towards rare partners. On Online Retail's held-out baskets, hit rate@5 of
+the other basket items was 0.63 for c = 0.1-0.25, 0.628 for confidence, 0.612 for c = 1
+and 0.571 for z (validation window Aug-Sep 2011, history before), so the default is
+c = 0.25; the score is per unit of n_a, so a basket's items add up on one scale.
 The README's "How bundles are ranked" section gives the measurements behind this choice.
 """
 
@@ -108,20 +115,20 @@ def _log_spaced_edges(low: int, high: int, max_buckets: int) -> np.ndarray:
 
 
 def mine_partners(
-    baskets: Baskets, *, min_pair_count: int, top_k: int, max_buckets: int
+    baskets: Baskets, *, min_pair_count: int, top_k: int, max_buckets: int, chance_discount: float
 ) -> Partners:
-    """Each item's top-K partners with z > 0 and n_ab >= min_pair_count, by z descending."""
+    """Each item's top-K partners with score > 0 and n_ab >= min_pair_count, best first."""
     b = baskets.matrix
     n_items = b.shape[1]
     co: coo_matrix = (b.T @ b).tocoo()
     keep = (co.row != co.col) & (co.data >= min_pair_count)
     rows, cols, counts = co.row[keep], co.col[keep], co.data[keep]
     expected = expected_counts(baskets, rows, cols, max_buckets)
-    score = (counts - expected) / np.sqrt(expected)
+    score = (counts - chance_discount * expected) / baskets.item_orders[rows]
     positive = score > 0
     rows, cols, counts = rows[positive], cols[positive], counts[positive]
     expected, score = expected[positive], score[positive]
-    # Row, then z descending, then partner index for a deterministic order of ties.
+    # Row, then score descending, then partner index for a deterministic order of ties.
     order = np.lexsort((cols, -score, rows))
     rows, cols = rows[order], cols[order]
     rank = np.arange(rows.shape[0]) - np.searchsorted(rows, rows, side="left")

@@ -118,6 +118,7 @@ def fit_and_publish(
             min_pair_count=config.rules.min_pair_count,
             top_k=config.rules.top_k,
             max_buckets=config.rules.size_buckets,
+            chance_discount=config.rules.chance_discount,
         )
         stages.note(
             "%s orders mined (%s too big), %s partner entries",
