@@ -79,7 +79,7 @@ def test_planted_pair_gives_the_hand_computed_numbers(order_lines: Lines, fit_mo
     rows = {row["method"]: row for row in result["table"]}
     # Served: B is A's best partner by z and A is B's: both hits at rank 1. Each has two
     # partners with n_ab >= 2 (the other and P), so 3 of the 5 slots are popularity fill.
-    served = rows["served (significance)"]
+    served = rows["served (chance-corrected confidence)"]
     assert (served["hit_rate@5"], served["ndcg@5"], served["filled@5"]) == (1.0, 1.0, 0.6)
     # Confidence: B at rank 2 for A (after P); A at rank 1 for B (tie with P, lower index).
     assert rows["confidence"]["hit_rate@5"] == 1.0

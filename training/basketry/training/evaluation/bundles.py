@@ -38,7 +38,7 @@ log = logging.getLogger("basketry.training.evaluation")
 KS = (5, 10)
 MAX_ORDERS = 5_000
 QUERIES_PER_ORDER = 5
-SERVED = "served (significance)"
+SERVED = "served (chance-corrected confidence)"
 
 Items = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -145,7 +145,7 @@ def evaluate_bundles(
             "history_orders_mined": co.orders,
         },
         "target": {
-            "description": "significance beats confidence and raw lift on hit rate@5",
+            "description": "the served ranking beats confidence and raw lift on hit rate@5",
             "met": all(served > scores[method]["hit_rate@5"] for method in rivals),
         },
         "table": [{"method": method, **values} for method, values in scores.items()],
