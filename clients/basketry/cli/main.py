@@ -30,6 +30,7 @@ COMMANDS: dict[str, Command] = {
         "basketry.training.evaluation.cli",
         "score served picks against baselines on held-out orders",
     ),
+    "tune": Command("basketry.training.tuning.cli", "choose parameters on a validation split"),
     "serve": Command("basketry.server.cli", "serve the latest snapshot over gRPC"),
     "recommend": Command("basketry.client.cli", "picks for one customer"),
     "picks": Command(

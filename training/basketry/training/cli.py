@@ -1,4 +1,8 @@
-"""`basketry train`: order history in, a published snapshot out."""
+"""`basketry train`: order history in, a published snapshot out.
+
+The argument builders (input, model, output) and config_from_args are shared with
+`basketry evaluate` and `basketry tune`, so one command line means one model everywhere.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,28 @@ from dataclasses import replace
 from pathlib import Path
 
 from basketry.snapshot import SnapshotError
-from basketry.training.als import AlsSettings
-from basketry.training.columns import PRESETS, check_mapping, preset, read_mapping_file
-from basketry.training.config import BlendSettings, RulesSettings, TrainingConfig
+from basketry.training.columns import (
+    PRESETS,
+    InputFormat,
+    check_mapping,
+    preset,
+    read_mapping_file,
+)
+from basketry.training.config import TrainingConfig
 from basketry.training.errors import TrainingInputError
 from basketry.training.pipeline import train
-from basketry.training.repurchase import RepurchaseSettings
 from basketry.training.summary import summary_table
+from basketry.training.tuning.parameters import (
+    DEFAULTS,
+    MODEL_GROUP,
+    PARAMETERS,
+    REPEAT_GROUP,
+    apply,
+    base_config,
+    with_tuning,
+)
+from basketry.training.tuning.params_file import ParamsFile, read_params_file
 
-DEFAULT_RULES = RulesSettings()
-DEFAULT_REPURCHASE = RepurchaseSettings()
-DEFAULT_BLEND = BlendSettings()
-DEFAULT_REGULARIZATION = 0.5
-DEFAULT_ALPHA = 3.0
 COLUMN_FLAGS = {
     "order_id": "--order-col",
     "customer_id": "--customer-col",
@@ -41,6 +54,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         "quantity, timestamp[, price][, item_name] unless mapped), fit ALS factors, mine "
         "bought-together partners and publish a snapshot version."
     )
+    add_input_arguments(parser)
+    add_model_arguments(parser)
+    add_output_arguments(parser, snapshot_dir_help="where snapshot versions are published")
+    return _run
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """The "input" group: order files, column mapping and cleaning options."""
     inputs = parser.add_argument_group("input")
     inputs.add_argument(
         "--orders",
@@ -88,161 +109,116 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         metavar="PREFIX",
         help="order ids starting with this are cancellations (default C; '' = none)",
     )
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--factors", type=_positive_int, default=64, metavar="N", help="ALS latent factors"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--params FILE, one flag per settable training parameter, and --threads.
+
+    The parameter flags default to None, so config_from_args can tell a flag given on the
+    command line (wins) from one left out (the params file's value, else the default).
+    """
+    groups = {
+        MODEL_GROUP: parser.add_argument_group(MODEL_GROUP),
+        REPEAT_GROUP: parser.add_argument_group(REPEAT_GROUP),
+    }
+    groups[MODEL_GROUP].add_argument(
+        "--params",
+        type=Path,
+        metavar="FILE",
+        help='JSON object of parameters by manifest name, e.g. {"als.factors": 128} (as '
+        "`basketry tune` writes); it replaces the defaults below, flags given here win",
     )
-    model.add_argument(
-        "--iterations", type=_positive_int, default=15, metavar="N", help="ALS iterations"
-    )
-    model.add_argument("--seed", type=int, default=42, metavar="N", help="ALS random seed")
-    model.add_argument(
-        "--regularization",
-        type=_non_negative_float,
-        metavar="X",
-        default=DEFAULT_REGULARIZATION,
-        help="ALS L2 regularization",
-    )
-    model.add_argument(
-        "--alpha",
-        type=_positive_float,
-        default=DEFAULT_ALPHA,
-        metavar="X",
-        help="confidence scale: c = 1 + alpha*ln(1 + orders + 0.1*ln(1 + units))",
-    )
-    model.add_argument(
+    for parameter in PARAMETERS:
+        default = DEFAULTS[parameter.name]
+        groups[parameter.group].add_argument(
+            parameter.flag,
+            type=parameter.parse_flag,
+            metavar=parameter.metavar,
+            help=parameter.help if default is None else f"{parameter.help} (default: {default})",
+        )
+    groups[MODEL_GROUP].add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=_usable_cpus(),
         metavar="N",
         help="ALS threads (defaults to the CPUs this process may use)",
     )
-    model.add_argument(
-        "--min-pair-count",
-        type=_positive_int,
-        metavar="N",
-        default=DEFAULT_RULES.min_pair_count,
-        help="orders two items must share to be partners",
-    )
-    model.add_argument(
-        "--chance-discount",
-        type=_non_negative_float,
-        default=DEFAULT_RULES.chance_discount,
-        metavar="C",
-        help="partners rank by (n_ab - C * E_ab) / n_a: confidence less C x its chance level",
-    )
-    model.add_argument(
-        "--top-partners",
-        type=_positive_int,
-        default=DEFAULT_RULES.top_k,
-        metavar="K",
-        help="partners kept per item, best first",
-    )
-    model.add_argument(
-        "--max-basket-size",
-        type=_positive_int,
-        default=DEFAULT_RULES.max_basket_size,
-        metavar="N",
-        help="orders with more distinct items are left out of partner mining",
-    )
-    model.add_argument(
-        "--size-buckets",
-        type=_positive_int,
-        default=DEFAULT_RULES.size_buckets,
-        metavar="N",
-        help="order-size buckets for the expected co-purchase counts",
-    )
-    _add_repeat_arguments(parser)
+
+
+def add_output_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    snapshot_dir_help: str,
+    snapshot_dir_required: bool = True,
+    quiet_help: str = "no progress or summary; print only the published version path",
+) -> None:
+    """The "output" group: --snapshot-dir, --keep and --quiet."""
     output = parser.add_argument_group("output")
-    output.add_argument("--snapshot-dir", type=Path, required=True, metavar="DIR")
     output.add_argument(
-        "--keep", type=_positive_int, default=5, metavar="N", help="snapshot versions kept"
+        "--snapshot-dir",
+        type=Path,
+        required=snapshot_dir_required,
+        metavar="DIR",
+        help=snapshot_dir_help,
+    )
+    output.add_argument(
+        "--keep", type=positive_int, default=5, metavar="N", help="snapshot versions kept"
     )
     output.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress or summary; print only the published version path",
+        help=quiet_help,
     )
-    return _run
 
 
-def _add_repeat_arguments(parser: argparse.ArgumentParser) -> None:
-    repeat = parser.add_argument_group("repurchase and blend (read by the server)")
-    repeat.add_argument(
-        "--once-only-below",
-        type=_unit_float,
-        default=DEFAULT_REPURCHASE.once_only_below,
-        metavar="P",
-        help="items whose smoothed repeat probability is below this are not offered again "
-        "to a customer who bought them",
+def config_from_args(args: argparse.Namespace, *, snapshot_dir: Path) -> TrainingConfig:
+    """The TrainingConfig the parsed flags describe: flags given > --params file > defaults.
+
+    TrainingInputError for a bad mapping or params file. tuning.* records in the params
+    file go into the manifest's parameters with the values.
+    """
+    from_file = read_params_file(args.params) if args.params else ParamsFile({}, {})
+    given = {
+        parameter.name: getattr(args, parameter.dest)
+        for parameter in PARAMETERS
+        if getattr(args, parameter.dest) is not None
+    }
+    config = replace(
+        base_config(tuple(args.orders), snapshot_dir, threads=args.threads),
+        input_format=_input_format(args),
+        preset=args.preset,
+        catalog=args.catalog,
+        cancellation_prefix=args.cancellation_prefix,
+        keep=args.keep,
+        quiet=args.quiet,
     )
-    repeat.add_argument(
-        "--repeat-prior-strength",
-        type=_positive_float,
-        metavar="M",
-        help="pseudo-buyers of the category prior on repeat probabilities "
-        "(default: estimated from the data)",
-    )
-    repeat.add_argument(
-        "--basket-decay",
-        type=_decay,
-        default=DEFAULT_REPURCHASE.basket_decay,
-        metavar="D",
-        help="weight of each older order in buy-again frequency (last order 1, then D, D^2...)",
-    )
-    repeat.add_argument(
-        "--due-weight",
-        type=_unit_float,
-        default=DEFAULT_BLEND.due_weight,
-        metavar="W",
-        help="how much an item not yet due (days since purchase < its cycle) is held back",
-    )
-    repeat.add_argument(
-        "--repeat-exponent",
-        type=_non_negative_float,
-        default=DEFAULT_BLEND.repeat_exponent,
-        metavar="X",
-        help="buy-again score = share x repeat_probability^X x due-ness",
-    )
-    repeat.add_argument(
-        "--buy-again-weight",
-        type=_unit_float,
-        default=DEFAULT_BLEND.buy_again_weight,
-        metavar="W",
-        help="share of buy-again in the balanced strategy (the rest is discovery)",
-    )
-    repeat.add_argument(
-        "--copurchase-weight",
-        type=_unit_float,
-        default=DEFAULT_BLEND.copurchase_weight,
-        metavar="W",
-        help="share of discovery given to partners of recent orders (the rest: ALS)",
-    )
+    return with_tuning(apply(apply(config, from_file.values), given), from_file.tuning)
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        config = _config(args)
+        config = config_from_args(args, snapshot_dir=args.snapshot_dir)
         report = train(config)
     except TrainingInputError as exc:
-        print(f"basketry train: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"basketry train: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except SnapshotError as exc:
-        print(f"basketry train: cannot publish the snapshot: {_one_line(exc)}", file=sys.stderr)
+        print(f"basketry train: cannot publish the snapshot: {one_line(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # e.g. the snapshot directory is not writable
-        print(f"basketry train: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"basketry train: error: {one_line(exc)}", file=sys.stderr)
         return 1
     print(report.version_dir if config.quiet else summary_table(report))
     return 0
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line."""
     # Library messages (polars) can span lines; the command promises one line on stderr.
     return " ".join(str(exc).split())
 
 
-def _config(args: argparse.Namespace) -> TrainingConfig:
+def _input_format(args: argparse.Namespace) -> InputFormat:
     fmt = preset(args.preset)
     if args.columns is not None:
         fmt = fmt.with_columns(read_mapping_file(args.columns))
@@ -252,38 +228,7 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
         fmt = replace(fmt, timestamp_format=args.timestamp_format)
     if args.exclude_items_regex is not None:
         fmt = replace(fmt, exclude_items_regex=args.exclude_items_regex or None)
-    return TrainingConfig(
-        orders=tuple(args.orders),
-        snapshot_dir=args.snapshot_dir,
-        input_format=fmt,
-        als=AlsSettings(
-            args.factors, args.regularization, args.iterations, args.seed, args.threads
-        ),
-        alpha=args.alpha,
-        rules=RulesSettings(
-            args.min_pair_count,
-            args.top_partners,
-            args.max_basket_size,
-            args.size_buckets,
-            args.chance_discount,
-        ),
-        preset=args.preset,
-        catalog=args.catalog,
-        cancellation_prefix=args.cancellation_prefix,
-        repurchase=RepurchaseSettings(
-            once_only_below=args.once_only_below,
-            basket_decay=args.basket_decay,
-            prior_strength=args.repeat_prior_strength,
-        ),
-        blend=BlendSettings(
-            buy_again_weight=args.buy_again_weight,
-            copurchase_weight=args.copurchase_weight,
-            due_weight=args.due_weight,
-            repeat_exponent=args.repeat_exponent,
-        ),
-        keep=args.keep,
-        quiet=args.quiet,
-    )
+    return fmt
 
 
 def _usable_cpus() -> int:
@@ -293,36 +238,17 @@ def _usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """argparse type: a float > 0."""
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _decay(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value

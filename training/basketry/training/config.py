@@ -48,11 +48,13 @@ class TrainingConfig:
     blend: BlendSettings = field(default_factory=BlendSettings)
     keep: int = 5
     quiet: bool = False
+    # tuning.* record of the `basketry tune` search that chose these values (manifest only).
+    tuning: dict[str, JsonScalar] = field(default_factory=dict)
 
     def parameters(self) -> dict[str, JsonScalar]:
         """The manifest's flat parameter dict (JSON scalars only)."""
         fmt = self.input_format
-        return {
+        return self.tuning | {
             "als.factors": self.als.factors,
             "als.regularization": self.als.regularization,
             "als.alpha": self.alpha,

@@ -1,7 +1,7 @@
 """`basketry evaluate`: Basketry's served picks against strong baselines on held-out orders.
 
-The input, model and seed flags are `basketry train`'s own (added by its configure), so
-the same command line that trains a model evaluates it; --snapshot-dir becomes optional
+The input, model and output flags are `basketry train`'s own (its argument builders), so
+the same command line that trains a model evaluates it; --snapshot-dir is optional here
 (where the evaluated models are published; a temporary directory by default).
 """
 
@@ -12,7 +12,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,14 @@ PROTOCOLS = ("next-basket", "time-window")
 
 def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """Add the train options plus the evaluation options to `parser`; return the handler."""
-    training_cli.configure(name, parser)
-    _make_snapshot_dir_optional(parser)
+    training_cli.add_input_arguments(parser)
+    training_cli.add_model_arguments(parser)
+    training_cli.add_output_arguments(
+        parser,
+        snapshot_dir_help="where the evaluated models are published (default: a temporary dir)",
+        snapshot_dir_required=False,
+        quiet_help="no progress logs",
+    )
     parser.description = (
         "Fit Basketry on part of the order history (same input and model options as "
         "`basketry train`), ask the serving code for picks, and score them with the "
@@ -56,45 +61,64 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         "(default: the last --window-days of the data)",
     )
     evaluation.add_argument(
-        "--window-days", type=training_cli._positive_float, default=30.0, metavar="DAYS"
+        "--window-days", type=training_cli.positive_float, default=30.0, metavar="DAYS"
     )
     evaluation.add_argument(
         "--k",
-        type=training_cli._positive_int,
+        type=training_cli.positive_int,
         nargs="+",
         default=[10, 20],
         metavar="K",
         help="list lengths to score; the first one drives tuning and the chart",
-    )
-    evaluation.add_argument("--min-orders", type=training_cli._positive_int, default=3)
-    evaluation.add_argument("--max-orders", type=training_cli._positive_int, default=50)
-    evaluation.add_argument(
-        "--min-item-count",
-        type=training_cli._positive_int,
-        default=5,
-        metavar="N",
-        help="next-basket: items must be in at least N history baskets",
     )
     evaluation.add_argument(
         "--out", type=Path, metavar="DIR", help="output directory (default: evaluation/PROTOCOL)"
     )
     evaluation.add_argument("--skip-bundles", action="store_true")
     evaluation.add_argument("--skip-lookalike", action="store_true")
+    add_next_basket_arguments(parser)
     return _run
+
+
+def add_next_basket_arguments(parser: argparse.ArgumentParser) -> None:
+    """The "next-basket split" group: which customers and items the protocol keeps."""
+    group = parser.add_argument_group("next-basket split")
+    group.add_argument("--min-orders", type=training_cli.positive_int, default=3)
+    group.add_argument("--max-orders", type=training_cli.positive_int, default=50)
+    group.add_argument(
+        "--min-item-count",
+        type=training_cli.positive_int,
+        default=5,
+        metavar="N",
+        help="items must be in at least N history baskets",
+    )
+
+
+def next_basket_from_args(args: argparse.Namespace, prepared: PreparedOrders) -> Split:
+    """The next-basket split of the clean lines, as add_next_basket_arguments' flags say."""
+    lines = prepared.cleaned.lines
+    if lines.is_empty():
+        raise TrainingInputError("no usable order lines left after cleaning (see the drop counts)")
+    return next_basket_split(
+        lines,
+        min_orders=args.min_orders,
+        max_orders=args.max_orders,
+        min_item_count=args.min_item_count,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="basketry-evaluate-") as scratch:
-            config = training_cli._config(args)
-            config = replace(config, snapshot_dir=args.snapshot_dir or Path(scratch))
+            snapshot_dir = args.snapshot_dir or Path(scratch)
+            config = training_cli.config_from_args(args, snapshot_dir=snapshot_dir)
             result = _evaluate(args, config)
     except TrainingInputError as exc:
-        print(f"basketry evaluate: error: {training_cli._one_line(exc)}", file=sys.stderr)
+        print(f"basketry evaluate: error: {training_cli.one_line(exc)}", file=sys.stderr)
         return 2
     except (SnapshotError, OSError) as exc:
-        print(f"basketry evaluate: error: {training_cli._one_line(exc)}", file=sys.stderr)
+        print(f"basketry evaluate: error: {training_cli.one_line(exc)}", file=sys.stderr)
         return 1
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     out_dir = args.out or Path("evaluation") / args.protocol
@@ -137,29 +161,16 @@ def _evaluate(args: argparse.Namespace, config: TrainingConfig) -> dict[str, Any
 
 
 def _split(args: argparse.Namespace, prepared: PreparedOrders) -> Split:
+    if args.protocol == "next-basket":
+        return next_basket_from_args(args, prepared)
     lines = prepared.cleaned.lines
     if lines.is_empty():
         raise TrainingInputError("no usable order lines left after cleaning (see the drop counts)")
-    if args.protocol == "next-basket":
-        return next_basket_split(
-            lines,
-            min_orders=args.min_orders,
-            max_orders=args.max_orders,
-            min_item_count=args.min_item_count,
-        )
     newest = int(lines["ts"].to_numpy().max())
     cutoff = args.cutoff
     if cutoff is None:
         cutoff = newest + 1 - int(args.window_days * SECONDS_PER_DAY)
     return time_window_split(lines, cutoff_ts=cutoff, window_days=args.window_days)
-
-
-def _make_snapshot_dir_optional(parser: argparse.ArgumentParser) -> None:
-    # The train options require a snapshot directory; an evaluation only needs a scratch one.
-    for action in parser._actions:
-        if action.dest == "snapshot_dir":
-            action.required = False
-            action.help = "where the evaluated models are published (default: a temporary dir)"
 
 
 def _date(text: str) -> int:
