@@ -140,7 +140,7 @@ def test_lookalike_expands_seed_items_to_their_buyers(tiny_model: ServingModel) 
         lookalike(tiny_model, ("ghost",), ("zzz",), 10)
 
 
-def test_lookalike_ranks_non_seeds_by_cosine_with_the_seed_centroid(
+def test_lookalike_ranks_non_seeds_by_preference_for_the_audience_direction(
     synthetic_model: ServingModel,
 ) -> None:
     model = synthetic_model
@@ -153,8 +153,12 @@ def test_lookalike_ranks_non_seeds_by_cosine_with_the_seed_centroid(
     assert answer.seed_size == len(seeds)
     returned = [s.index for s in answer.customers]
     assert len(returned) == 30 and not seeds & set(returned)
-    centroid = model.customer_unit[sorted(seeds)].mean(axis=0)
-    expected = model.customer_unit @ (centroid / np.linalg.norm(centroid))
+    # Audience = unit(mean factors of the seed items) + unit(mean unit vector of the seed
+    # customers named in the request); a customer's score is their factors . audience.
+    items = model.item_factors[[item]].mean(axis=0)
+    named = model.customer_unit[[1, 2]].mean(axis=0)
+    audience = items / np.linalg.norm(items) + named / np.linalg.norm(named)
+    expected = model.customer_factors @ audience
     assert [s.score for s in answer.customers] == pytest.approx(
         expected[returned].tolist(), rel=1e-5
     )

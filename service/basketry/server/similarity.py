@@ -50,8 +50,14 @@ def lookalike(
 ) -> LookalikeAnswer:
     """Customers most like the seed audience (seed customers plus the buyers of seed items).
 
-    The audience vector is the mean of the seeds' unit factor vectors; every other customer
-    with a latent vector is ranked by cosine with it. NotFound when no seed is known.
+    The audience is a direction in factor space: the mean of the seed items' factors
+    (what their buyers have in common) and/or the mean of the seed customers' unit vectors,
+    each scaled to unit length and added. Every other customer is ranked by their ALS
+    preference for that direction, customer factors . audience, as for an item. Unlike
+    cosine, this keeps the size of a customer's vector, which is how confident the model is
+    about them: on held-out first purchases (README, "Evaluation") it found 2.3x the
+    targets cosine found on The Complete Journey and 1.1x on Online Retail.
+    NotFound when no seed is known.
     """
     seeds = _seed_customers(model, seed_customer_ids, seed_item_ids)
     if seeds.size == 0:
@@ -59,16 +65,26 @@ def lookalike(
             "none of the seed customers or seed items is in snapshot "
             f"{model.version}: no audience to look alike"
         )
-    centroid = model.customer_unit[seeds].mean(axis=0)
-    norm = float(np.linalg.norm(centroid))
-    if norm == 0.0:
-        return LookalikeAnswer(customers=[], seed_size=int(seeds.size))
-    scores = model.customer_unit @ (centroid / norm)
+    audience = np.zeros(model.item_factors.shape[1], dtype=np.float32)
+    items = model.item_indices(seed_item_ids)
+    if items.size:
+        audience += _unit(model.item_factors[items].mean(axis=0))
+    customers = [model.customer_index[c] for c in seed_customer_ids if c in model.customer_index]
+    if customers:
+        audience += _unit(model.customer_unit[customers].mean(axis=0))
+    scores = model.customer_factors @ audience
     eligible = model.customer_warm.copy()
     eligible[seeds] = False
+    if not audience.any():
+        eligible[:] = False  # seeds without latent vectors: nothing to look alike
     return LookalikeAnswer(
         customers=_scored(scores, top_k(scores, eligible, limit)), seed_size=int(seeds.size)
     )
+
+
+def _unit(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def _seed_customers(
