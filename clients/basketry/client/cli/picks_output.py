@@ -33,8 +33,10 @@ class CsvPicksWriter:
 
     def write(self, answer: CustomerRecommendation) -> int:
         for rank, item in enumerate(answer.items, start=1):
+            # Scores are computed in float32: 7 significant digits is all they carry.
+            score = f"{item.score:.7g}"
             self._writer.writerow(
-                (answer.customer_id, rank, item.item_id, item.score, item.reason.value, item.name)
+                (answer.customer_id, rank, item.item_id, score, item.reason.value, item.name)
             )
         return len(answer.items)
 
