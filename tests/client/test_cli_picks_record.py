@@ -15,7 +15,7 @@ import pytest
 from support.servers import RunningServer
 
 from basketry.cli.main import main
-from basketry.client import BasketryClient
+from basketry.client import BasketryClient, Strategy
 from basketry.v1 import recommender_pb2 as pb
 
 Capture = pytest.CaptureFixture[str]
@@ -205,17 +205,23 @@ def test_record_reads_the_order_file_and_reports_the_servers_answer(
     server: RunningServer, tmp_path: Path, capsys: Capture
 ) -> None:
     orders = tmp_path / "orders.csv"
+    # Timestamps after the snapshot's newest order (2023-11-14T22:13:20Z), so they count.
     orders.write_text(
         "order_id,customer_id,item_id,quantity,timestamp,price\n"
-        "o1,c0000,i001,2,2023-11-14T22:13:20Z,3.5\no1,c0000,i002,1,2023-11-14T22:13:20Z,\n",
+        "o1,newcomer,i001,2,2023-11-20T10:00:00Z,3.5\no1,newcomer,i002,1,2023-11-20T10:00:00Z,\n"
+        "o2,newcomer,i004,1,1700600000,\n",
         encoding="utf-8",
     )
-    code, stdout, stderr = run(capsys, "record", "--target", server.target, "--orders", str(orders))
-    assert (code, stdout) == (1, "")
-    assert "read 1 orders (2 lines)" in stderr
-    last = stderr.splitlines()[-1]
-    assert last.startswith("basketry record: error: the server at ")
-    assert "does not support this yet: UNIMPLEMENTED from RecordOrders" in last
+    argv = ("record", "--target", server.target, "--orders", str(orders))
+    code, stdout, stderr = run(capsys, *argv)
+    assert (code, stdout) == (0, "recorded 2 orders; 0 were already recorded\n")
+    assert "read 2 orders (3 lines)" in stderr
+    code, stdout, _ = run(capsys, *argv, "--json")
+    assert code == 0
+    assert json.loads(stdout) == {"orders": 2, "accepted": 0, "duplicates": 2}
+    with BasketryClient(server.target) as client:
+        picks = client.recommend("newcomer", strategy=Strategy.BUY_AGAIN)
+    assert {"i001", "i002", "i004"} <= {item.item_id for item in picks.items}
 
 
 def test_record_bad_order_file_names_the_line(tmp_path: Path, capsys: Capture) -> None:

@@ -14,12 +14,13 @@ from support.servers import RunningServer
 from basketry.client import (
     BasketryClient,
     Fallback,
+    InvalidArgument,
     ItemFilter,
     Order,
     OrderLine,
     Reason,
+    RecordResult,
     Strategy,
-    Unimplemented,
 )
 from basketry.snapshot import LoadedSnapshot, load_latest
 
@@ -169,10 +170,14 @@ def test_lookalike_expands_seed_items_to_their_buyers(
     assert all(math.isfinite(c.score) for c in by_item.customers)
 
 
-def test_record_orders_reports_that_the_server_does_not_record_yet(
-    client: BasketryClient,
-) -> None:
-    order = Order("o-1", "c0000", [OrderLine("i001", 2.0, 3.5)])
-    with pytest.raises(Unimplemented) as caught:
-        client.record_orders([order])
-    assert caught.value.method == "RecordOrders"
+def test_record_orders_counts_at_once_and_is_idempotent(client: BasketryClient) -> None:
+    assert client.recommend("newcomer").fallback is Fallback.COLD_CUSTOMER
+    order = Order("o-1", "newcomer", [OrderLine("i001", 2.0, 3.5), OrderLine("i002", 1.0)])
+    assert client.record_orders([order]) == RecordResult(accepted=1, duplicates=0)
+    assert client.record_orders([order]) == RecordResult(accepted=0, duplicates=1)
+    picks = client.recommend("newcomer", strategy=Strategy.BUY_AGAIN)
+    assert picks.fallback is not Fallback.COLD_CUSTOMER
+    assert {"i001", "i002"} <= {item.item_id for item in picks.items}
+    with pytest.raises(InvalidArgument) as caught:
+        client.record_orders([Order("o-2", "newcomer", [])])
+    assert [v.field for v in caught.value.field_violations] == ["orders[0].lines"]

@@ -255,12 +255,6 @@ def test_not_found(stub: Stub, method: str, request_message: Any, needle: str) -
     assert needle in details
 
 
-def test_record_orders_is_unimplemented(stub: Stub) -> None:
-    code, details, _ = _status(stub.RecordOrders, pb.RecordOrdersRequest())
-    assert code == grpc.StatusCode.UNIMPLEMENTED
-    assert "later release" in details
-
-
 def test_unavailable_without_a_snapshot(tmp_path: Path) -> None:
     with running_server(tmp_path) as empty, grpc.insecure_channel(empty.target) as channel:
         stub = Stub(channel)

@@ -1,4 +1,5 @@
-"""Assembles the server (gRPC, health, reflection, metrics, snapshot watcher) and runs it.
+"""Assembles the server (gRPC, health, reflection, metrics, snapshot watcher, recorded-order
+store) and runs it.
 
 `create_server(settings)` builds and binds without starting, so tests can bind port 0;
 `serve(settings)` runs until SIGTERM or SIGINT and then drains gracefully.
@@ -19,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from basketry.server.holder import ModelHolder
 from basketry.server.interceptors import ErrorInterceptor, MetricsInterceptor
+from basketry.server.memory_store import DEFAULT_MAX_ORDER_IDS, InMemoryOrderStore
 from basketry.server.metrics import ServerMetrics
 from basketry.server.model import ServingModel
 from basketry.server.servicer import RecommenderServicer
@@ -43,6 +45,12 @@ class BasketryServer:
         self.metrics = metrics
         self.metrics_port: int | None = None
         self.holder = ModelHolder()
+        self.orders = InMemoryOrderStore(
+            max_orders=settings.max_recorded_orders,
+            max_order_ids=max(settings.max_recorded_orders, DEFAULT_MAX_ORDER_IDS),
+            on_evict=metrics.recorded_orders_evicted.inc,
+        )
+        metrics.track_recorded_orders_held(self.orders.held)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.watcher = SnapshotWatcher(
             settings.snapshot_dir,
@@ -81,6 +89,8 @@ class BasketryServer:
         log.info("basketry server on %s stopped", self.target)
 
     def _mark_serving(self, model: ServingModel) -> None:
+        # Serving already ignores orders the new snapshot includes; this frees their memory.
+        self.metrics.recorded_orders_expired.inc(self.orders.expire_through(model.reference_ts))
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -134,7 +144,7 @@ def serve(settings: ServerSettings) -> int:
 
 def _register_services(server: BasketryServer) -> None:
     recommender_pb2_grpc.add_RecommenderServiceServicer_to_server(
-        RecommenderServicer(server.holder, server.metrics), server.grpc_server
+        RecommenderServicer(server.holder, server.metrics, server.orders), server.grpc_server
     )
     health_pb2_grpc.add_HealthServicer_to_server(server.health, server.grpc_server)
     reflection.enable_server_reflection(

@@ -32,22 +32,26 @@ SECONDS_PER_DAY = 86_400.0
 
 
 def buy_again_scores(
-    model: ServingModel, entries: npt.NDArray[np.int64]
+    model: ServingModel,
+    items: npt.NDArray[np.int64],
+    share: npt.NDArray[np.float32],
+    last_ts: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.float32]:
-    """The score of each history entry (a customer-item cell), as defined above."""
-    items = model.history_items[entries]
-    share = model.history_recent_share[entries].astype(np.float64)
+    """The score of each history cell (a customer-item pair, given as aligned arrays of
+    its item, recency share and last purchase time), as defined above."""
     repeat = np.power(
         model.item_repeat_probability[items].astype(np.float64), model.blend.repeat_exponent
     )
-    scores = share * repeat * due(model, entries)
+    scores = share.astype(np.float64) * repeat * due(model, items, last_ts)
     return scores.astype(np.float32)
 
 
-def due(model: ServingModel, entries: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """due(c, i) of each history entry: from 1 - w right after a purchase up to 1."""
-    cycle = model.item_repeat_cycle_days[model.history_items[entries]].astype(np.float64)
-    days = np.maximum(model.reference_ts - model.history_last_ts[entries], 0) / SECONDS_PER_DAY
+def due(
+    model: ServingModel, items: npt.NDArray[np.int64], last_ts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """due(c, i) of each history cell: from 1 - w right after a purchase up to 1."""
+    cycle = model.item_repeat_cycle_days[items].astype(np.float64)
+    days = np.maximum(model.reference_ts - last_ts, 0) / SECONDS_PER_DAY
     ratio = np.ones_like(days)
     known = np.isfinite(cycle) & (cycle > 0)
     ratio[known] = np.minimum(1.0, days[known] / cycle[known])

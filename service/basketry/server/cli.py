@@ -49,6 +49,13 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         default=DEFAULTS.grace,
         help="seconds in-flight requests get to finish on SIGTERM (default %(default)s)",
     )
+    parser.add_argument(
+        "--max-recorded-orders",
+        type=int,
+        default=DEFAULTS.max_recorded_orders,
+        help="orders recorded since the last training held in memory; beyond it the oldest "
+        "are evicted, logged and counted (default %(default)s)",
+    )
     return _run
 
 
@@ -62,6 +69,7 @@ def _run(args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval,
             workers=args.workers,
             grace=args.grace,
+            max_recorded_orders=args.max_recorded_orders,
         )
         return serve(settings)
     except (ValueError, OSError) as exc:

@@ -8,13 +8,14 @@ import numpy as np
 import numpy.typing as npt
 
 from basketry.server.copurchase import PartnerContributions
+from basketry.server.history import CustomerHistory
 from basketry.server.model import ServingModel
 
 MAX_BECAUSE = 3
 
 
 def because_personal(
-    model: ServingModel, customer: int, picks: npt.NDArray[np.int64]
+    model: ServingModel, history: CustomerHistory, picks: npt.NDArray[np.int64]
 ) -> list[tuple[int, ...]]:
     """Per pick: the customer's purchased items most like it, by cosine weighted by confidence.
 
@@ -22,9 +23,8 @@ def because_personal(
     """
     if picks.size == 0:
         return []
-    history = model.history_slice(customer)
-    bought = model.history_items[history]
-    weights = model.history_confidence[history].astype(np.float64)
+    bought = history.items
+    weights = history.confidence.astype(np.float64)
     similarity = (model.item_unit[bought] @ model.item_unit[picks].T) * weights[:, None]
     answer: list[tuple[int, ...]] = []
     for column in similarity.T:
@@ -33,14 +33,11 @@ def because_personal(
     return answer
 
 
-def because_recent(model: ServingModel, customer: int, item: int) -> tuple[int, ...]:
+def because_recent(model: ServingModel, history: CustomerHistory, item: int) -> tuple[int, ...]:
     """The customer's purchases that have `item` as a co-purchase partner, by recency share
     times partner score (what the recent-partners source summed), at most MAX_BECAUSE."""
-    history = model.history_slice(customer)
-    bought = model.history_items[history]
-    weight = (
-        model.history_recent_share[history] * model.partner_matrix[bought, item].toarray()[:, 0]
-    )
+    bought = history.items
+    weight = history.recent_share * model.partner_matrix[bought, item].toarray()[:, 0]
     best = np.argsort(-weight, kind="stable")[:MAX_BECAUSE]
     return tuple(int(bought[i]) for i in best if weight[i] > 0)
 

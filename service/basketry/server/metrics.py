@@ -6,6 +6,7 @@ Names carry the `basketry_` prefix and base units; labels never hold customer or
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from threading import Lock
 from wsgiref.simple_server import WSGIServer
@@ -64,6 +65,25 @@ class ServerMetrics:
         self.snapshot_rules = Gauge(
             "basketry_snapshot_rules", "Co-purchase rules in the snapshot", registry=r
         )
+        self.recorded_orders = Counter(
+            "basketry_recorded_orders",
+            "Orders sent to RecordOrders, by outcome (accepted, duplicate: id seen before)",
+            ["outcome"],
+            registry=r,
+        )
+        self.recorded_orders_evicted = Counter(
+            "basketry_recorded_orders_evicted",
+            "Recorded orders dropped because the store was full (lost until retraining)",
+            registry=r,
+        )
+        self.recorded_orders_expired = Counter(
+            "basketry_recorded_orders_expired",
+            "Recorded orders dropped because the serving snapshot's training data holds them",
+            registry=r,
+        )
+        self.recorded_orders_held = Gauge(
+            "basketry_recorded_orders_held", "Recorded orders held by the store now", registry=r
+        )
         self._created_at: datetime | None = None
         self._lock = Lock()
         self._http_server: WSGIServer | None = None
@@ -83,6 +103,13 @@ class ServerMetrics:
         self.snapshot_rules.set(counts.get("rules", 0))
         with self._lock:
             self._created_at = created_at
+
+    def orders_recorded(self, accepted: int, duplicates: int) -> None:
+        self.recorded_orders.labels(outcome="accepted").inc(accepted)
+        self.recorded_orders.labels(outcome="duplicate").inc(duplicates)
+
+    def track_recorded_orders_held(self, held: Callable[[], int]) -> None:
+        self.recorded_orders_held.set_function(lambda: float(held()))
 
     def fallback(self, fallback: Fallback) -> None:
         if fallback is not Fallback.NONE:

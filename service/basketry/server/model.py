@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from basketry.server import foldin
+from basketry.server.foldin import FoldInRule
 from basketry.snapshot import LoadedSnapshot, SnapshotError
 
 F32 = npt.NDArray[np.float32]
@@ -63,6 +65,7 @@ class ServingModel:
     customer_factors: F32
     customer_unit: F32
     customer_warm: Bools  # has a non-zero factor vector and some history
+    customer_orders: I32  # orders the customer placed in the training data
     # items
     item_ids: tuple[str, ...]
     item_names: tuple[str, ...]
@@ -72,6 +75,7 @@ class ServingModel:
     item_prices: F32
     item_in_stock: Bools
     item_factors: F32
+    item_gram: npt.NDArray[np.float64]  # item_factors' Gram matrix, for ALS fold-in
     item_unit: F32
     item_has_factors: Bools
     item_orders: I32
@@ -84,6 +88,7 @@ class ServingModel:
     history_indptr: I64
     history_items: I32
     history_orders: I32
+    history_quantity: F32
     history_last_ts: I64
     history_confidence: F32
     history_recent_share: F32  # recency-weighted share of the customer's orders holding it
@@ -99,6 +104,7 @@ class ServingModel:
     total_orders: int
     reference_ts: int  # "now" for recency: the newest order in the training data
     blend: BlendRule
+    fold_in: FoldInRule  # how recorded orders update a customer (basketry.server.history)
 
     @property
     def n_items(self) -> int:
@@ -145,6 +151,7 @@ def build_model(snapshot: LoadedSnapshot) -> ServingModel:
         customer_factors=arrays["customer_factors"],
         customer_unit=customer_unit,
         customer_warm=_frozen(customer_nonzero & (np.diff(history_indptr) > 0)),
+        customer_orders=arrays["customer_orders"],
         item_ids=item_ids,
         item_names=tuple(arrays["item_names"].tolist()),
         item_index=_unique_index(item_ids, "item_ids"),
@@ -153,6 +160,7 @@ def build_model(snapshot: LoadedSnapshot) -> ServingModel:
         item_prices=arrays["item_prices"],
         item_in_stock=arrays["item_in_stock"],
         item_factors=arrays["item_factors"],
+        item_gram=_frozen(foldin.item_gram(arrays["item_factors"])),
         item_unit=item_unit,
         item_has_factors=_frozen(item_nonzero),
         item_orders=arrays["item_orders"],
@@ -164,6 +172,7 @@ def build_model(snapshot: LoadedSnapshot) -> ServingModel:
         history_indptr=history_indptr,
         history_items=arrays["history_items"],
         history_orders=arrays["history_orders"],
+        history_quantity=arrays["history_quantity"],
         history_last_ts=arrays["history_last_ts"],
         history_confidence=arrays["history_confidence"],
         history_recent_share=arrays["history_recent_share"],
@@ -176,7 +185,8 @@ def build_model(snapshot: LoadedSnapshot) -> ServingModel:
         partner_matrix=_partner_matrix(arrays, len(item_ids)),
         total_orders=max(1, int(manifest["counts"]["orders"])),
         reference_ts=_reference_ts(manifest, arrays["history_last_ts"]),
-        blend=_blend_rule(parameters),
+        blend=BlendRule(**_rule_values(parameters, BlendRule(), PARAMETERS)),
+        fold_in=FoldInRule(**_rule_values(parameters, FoldInRule(), foldin.PARAMETERS)),
     )
 
 
@@ -189,13 +199,16 @@ def _frozen(array: ArrayT) -> ArrayT:
     return array
 
 
-def _blend_rule(parameters: Mapping[str, Any]) -> BlendRule:
-    defaults = BlendRule()
-    values = {
+def _rule_values(
+    parameters: Mapping[str, Any],
+    defaults: object,
+    fields: Mapping[str, tuple[str, float, float]],
+) -> dict[str, float]:
+    """Each rule field from its manifest parameter (checked), else the rule's default."""
+    return {
         field: _parameter(parameters, key, getattr(defaults, field), low=low, high=high)
-        for key, (field, low, high) in PARAMETERS.items()
+        for key, (field, low, high) in fields.items()
     }
-    return BlendRule(**values)
 
 
 def _partner_matrix(arrays: Mapping[str, np.ndarray], n_items: int) -> sparse.csr_matrix:

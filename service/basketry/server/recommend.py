@@ -22,6 +22,11 @@ strategy), and for discover-new minus everything bought. When the sources run ou
 popular eligible items fill the answer. Customers are scored a chunk at a time (the
 batch), so the work is a few matrix operations per chunk; a request is a chunk of one.
 
+Recorded orders (RecordOrders) count at once: a customer with orders newer than the
+snapshot is a chunk row whose history is the snapshot row merged with them and whose
+factors are folded in again (basketry.server.history), so once-only exclusion, "bought",
+buy-again and the latent scores all see the new purchases. The store is asked once per chunk.
+
 Default weights were measured on a validation split of Online Retail (each next-basket
 test customer's last history order as the target, the orders before it as history, the
 test basket untouched): see BlendRule in basketry.server.model.
@@ -34,9 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
-from basketry.server.buy_again import buy_again_scores
+from basketry.server.chunk import Chunk, build_chunk
 from basketry.server.copurchase import PartnerContributions, gather_partners
 from basketry.server.domain import Fallback, Pick, Reason, Recommendation, RecommendQuery, Strategy
 from basketry.server.explain import (
@@ -45,7 +49,9 @@ from basketry.server.explain import (
     because_together,
     repeat_facts,
 )
+from basketry.server.history import CustomerHistory
 from basketry.server.model import ServingModel
+from basketry.server.orders import OrderStore
 from basketry.server.popular import popular_items, popular_scores
 from basketry.server.ranking import top_k_rows
 
@@ -61,28 +67,26 @@ class Source:
     scores: Matrix
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """The customers scored together: their rows, who is warm, and what each bought."""
-
-    customers: list[int | None]  # model index per row, None for unknown ids
-    warm: Mask  # per row
-    warm_customers: npt.NDArray[np.int64]  # model index of each warm row, in row order
-    bought: Mask  # rows x items
-    repeat_scores: Matrix  # rows x items: buy-again score, 0 if never bought
-    recent_share: sparse.csr_matrix  # rows x items: recency share of each purchase
-
-
-def recommend(model: ServingModel, query: RecommendQuery, allowed: Mask) -> Recommendation:
-    """Picks for one customer; `allowed` is the filter mask (not modified)."""
-    return recommend_many(model, [query.customer_id], query, allowed)[0]
+def recommend(
+    model: ServingModel,
+    query: RecommendQuery,
+    allowed: Mask,
+    orders: OrderStore | None = None,
+) -> Recommendation:
+    """Picks for one customer; `allowed` is the filter mask (not modified); `orders` holds
+    the recorded orders (None: only the snapshot counts)."""
+    return recommend_many(model, [query.customer_id], query, allowed, orders)[0]
 
 
 def recommend_many(
-    model: ServingModel, customer_ids: Sequence[str], query: RecommendQuery, allowed: Mask
+    model: ServingModel,
+    customer_ids: Sequence[str],
+    query: RecommendQuery,
+    allowed: Mask,
+    orders: OrderStore | None = None,
 ) -> list[Recommendation]:
     """Picks for each customer (in order) under one query; its customer_id is ignored."""
-    chunk = _chunk(model, customer_ids)
+    chunk = build_chunk(model, customer_ids, orders)
     cart = model.item_indices(query.context_item_ids)
     partners = gather_partners(model, cart) if cart.size else None
     eligible = np.repeat(allowed[None, :], len(customer_ids), axis=0)
@@ -94,9 +98,8 @@ def recommend_many(
     picked = _rank(sources, eligible, query.limit)
     answers = []
     for row, picks in enumerate(picked):
-        customer = chunk.customers[row]
         if query.explain:
-            picks = _explained(model, picks, customer, partners)
+            picks = _explained(model, picks, chunk.history(model, row), partners)
         fallback = Fallback.NONE if chunk.warm[row] else Fallback.COLD_CUSTOMER
         if len(picks) < query.limit:
             filled = _popular_fill(model, eligible[row], picks, query.limit - len(picks))
@@ -105,39 +108,6 @@ def recommend_many(
             picks += filled
         answers.append(Recommendation(picks=picks, fallback=fallback))
     return answers
-
-
-def _chunk(model: ServingModel, customer_ids: Sequence[str]) -> Chunk:
-    customers = [model.customer_index.get(customer_id) for customer_id in customer_ids]
-    warm = np.array(
-        [c is not None and bool(model.customer_warm[c]) for c in customers], dtype=np.bool_
-    )
-    rows = np.flatnonzero(warm)
-    warm_customers = np.array([customers[row] for row in rows], dtype=np.int64)
-    starts, ends = model.history_indptr[warm_customers], model.history_indptr[warm_customers + 1]
-    lengths = ends - starts
-    # Entry positions of every warm row's history, concatenated, with their row numbers.
-    entries = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    entries += np.repeat(starts, lengths)
-    entry_rows = np.repeat(rows, lengths)
-    items = model.history_items[entries]
-    bought = np.zeros((len(customers), model.n_items), dtype=np.bool_)
-    bought[entry_rows, items] = True
-    repeat_scores = np.zeros((len(customers), model.n_items), dtype=np.float32)
-    repeat_scores[entry_rows, items] = buy_again_scores(model, entries)
-    recent_share = sparse.csr_matrix(
-        (model.history_recent_share[entries], (entry_rows, items)),
-        shape=(len(customers), model.n_items),
-        dtype=np.float32,
-    )
-    return Chunk(
-        customers=customers,
-        warm=warm,
-        warm_customers=warm_customers,
-        bought=bought,
-        repeat_scores=repeat_scores,
-        recent_share=recent_share,
-    )
 
 
 def _sources(
@@ -166,7 +136,7 @@ def _sources(
         repeat = _normalise(chunk.repeat_scores, eligible, repeat_weight)
         sources.append(Source(Reason.BUY_AGAIN, repeat))
     if latent_weight > 0 and rows.size:
-        latent = model.customer_factors[chunk.warm_customers] @ model.item_factors.T
+        latent = chunk.warm_factors @ model.item_factors.T
         if rows.size < eligible.shape[0]:
             latent_rows, latent = latent, np.zeros(eligible.shape, dtype=np.float32)
             latent[rows] = latent_rows
@@ -225,23 +195,21 @@ def _rank(sources: list[Source], eligible: Mask, limit: int) -> list[list[Pick]]
 def _explained(
     model: ServingModel,
     picks: list[Pick],
-    customer: int | None,
+    history: CustomerHistory | None,
     partners: PartnerContributions | None,
 ) -> list[Pick]:
     personal = [pick.item for pick in picks if pick.reason is Reason.PERSONALIZED]
     personal_because: dict[int, tuple[int, ...]] = {}
-    if personal and customer is not None:
+    if personal and history is not None:
         items = np.asarray(personal, dtype=np.int64)
-        personal_because = dict(
-            zip(personal, because_personal(model, customer, items), strict=True)
-        )
+        personal_because = dict(zip(personal, because_personal(model, history, items), strict=True))
     explained = []
     for pick in picks:
         if pick.reason is Reason.BUY_AGAIN:
             because: tuple[int, ...] = (pick.item,)
         elif pick.reason is Reason.BOUGHT_TOGETHER:
             from_cart = because_together(partners, pick.item) if partners is not None else ()
-            from_history = () if customer is None else because_recent(model, customer, pick.item)
+            from_history = () if history is None else because_recent(model, history, pick.item)
             because = from_cart or from_history
         else:
             because = personal_because.get(pick.item, ())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from basketry.server.domain import BundleQuery, RecommendQuery, Strategy
 from basketry.server.errors import FieldViolation, InvalidArgument
 from basketry.server.filters import ItemFilter
+from basketry.server.orders import RecordedLine, RecordedOrder
 from basketry.v1 import recommender_pb2 as pb
 
 MAX_ID_BYTES = 256
@@ -26,6 +27,11 @@ MAX_EXCLUDED_ITEMS = 1_000
 MAX_CATEGORIES = 100
 MAX_SEED_CUSTOMERS = 10_000
 MAX_SEED_ITEMS = 1_000
+MAX_RECORDED_ORDERS = 1_000
+MAX_ORDER_LINES = 1_000
+# An order dated in the future would never expire (no snapshot ever includes it): allow
+# only clock skew.
+MAX_FUTURE_SECONDS = 86_400
 # A request with thousands of bad ids gets the first few named, not a megabyte of details.
 MAX_REPORTED_VIOLATIONS = 20
 
@@ -205,3 +211,55 @@ def lookalike_query(request: pb.LookalikeRequest) -> LookalikeQuery:
         check.add("seed_customer_ids", "give at least one seed customer or seed item")
     check.done()
     return query
+
+
+def recorded_orders(request: pb.RecordOrdersRequest, now: int) -> tuple[RecordedOrder, ...]:
+    """The request's orders; an order without a timestamp is dated `now` (unix seconds)."""
+    check = _Checker()
+    if not request.orders:
+        check.add("orders", "needs at least one order")
+    if len(request.orders) > MAX_RECORDED_ORDERS:
+        check.add(
+            "orders",
+            f"holds {len(request.orders)} orders; at most {MAX_RECORDED_ORDERS} per call",
+        )
+        check.done()
+    orders = tuple(
+        _order(check, f"orders[{position}]", message, now)
+        for position, message in enumerate(request.orders)
+    )
+    check.done()
+    return orders
+
+
+def _order(check: _Checker, field: str, message: pb.Order, now: int) -> RecordedOrder:
+    order_id = check.one_id(f"{field}.order_id", message.order_id)
+    customer_id = check.one_id(f"{field}.customer_id", message.customer_id)
+    if not message.lines:
+        check.add(f"{field}.lines", "needs at least one line")
+    elif len(message.lines) > MAX_ORDER_LINES:
+        check.add(f"{field}.lines", f"holds {len(message.lines)} lines; at most {MAX_ORDER_LINES}")
+    lines = tuple(
+        _line(check, f"{field}.lines[{position}]", line)
+        for position, line in enumerate(message.lines[:MAX_ORDER_LINES])
+    )
+    timestamp = now
+    if message.HasField("timestamp"):
+        timestamp = message.timestamp.seconds
+        if timestamp > now + MAX_FUTURE_SECONDS:
+            check.add(
+                f"{field}.timestamp",
+                f"is {(timestamp - now) / 86_400:.1f} days after the server's clock; "
+                "orders are recorded as they happen",
+            )
+    return RecordedOrder(order_id, customer_id, timestamp, lines)
+
+
+def _line(check: _Checker, field: str, message: pb.OrderLine) -> RecordedLine:
+    item_id = check.one_id(f"{field}.item_id", message.item_id)
+    if not (math.isfinite(message.quantity) and message.quantity > 0):
+        check.add(f"{field}.quantity", f"must be a finite number > 0, got {message.quantity}")
+    price = message.price if message.HasField("price") else None
+    if price is not None and not (math.isfinite(price) and price >= 0):
+        check.add(f"{field}.price", f"must be a finite number >= 0, got {price}")
+    return RecordedLine(item_id, message.quantity, price)

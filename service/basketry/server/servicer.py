@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Sequence
 
 import grpc
@@ -16,11 +17,11 @@ from basketry.server import requests
 from basketry.server.batch import recommend_batch
 from basketry.server.bundle import bundle
 from basketry.server.domain import BundlePick, Fallback, Pick, Reason, ScoredIndex
-from basketry.server.errors import Unimplemented
 from basketry.server.filters import allowed_items
 from basketry.server.holder import ModelHolder
 from basketry.server.metrics import ServerMetrics
 from basketry.server.model import ServingModel
+from basketry.server.orders import OrderStore
 from basketry.server.recommend import recommend
 from basketry.server.similarity import lookalike, similar_customers, similar_items
 from basketry.v1 import recommender_pb2 as pb
@@ -44,16 +45,17 @@ FALLBACKS = {
 
 
 class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
-    def __init__(self, holder: ModelHolder, metrics: ServerMetrics) -> None:
+    def __init__(self, holder: ModelHolder, metrics: ServerMetrics, orders: OrderStore) -> None:
         self.holder = holder
         self.metrics = metrics
+        self.orders = orders
 
     def Recommend(
         self, request: pb.RecommendRequest, context: grpc.ServicerContext
     ) -> pb.RecommendResponse:
         query = requests.recommend_query(request)
         model = self.holder.current()
-        answer = recommend(model, query, allowed_items(model, query.item_filter))
+        answer = recommend(model, query, allowed_items(model, query.item_filter), self.orders)
         self._count("Recommend", len(answer.picks), answer.fallback)
         return pb.RecommendResponse(
             items=_scored_items(model, answer.picks),
@@ -67,7 +69,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         query = requests.batch_query(request)
         model = self.holder.current()
         allowed = allowed_items(model, query.template.item_filter)
-        answers = recommend_batch(model, query.customer_ids, query.template, allowed)
+        answers = recommend_batch(model, query.customer_ids, query.template, allowed, self.orders)
         for answered, (customer_id, answer) in enumerate(answers):
             if not context.is_active():
                 log.info(
@@ -140,10 +142,22 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
     def RecordOrders(
         self, request: pb.RecordOrdersRequest, context: grpc.ServicerContext
     ) -> pb.RecordOrdersResponse:
-        raise Unimplemented(
-            "RecordOrders is not available in this release (a later release records orders "
-            "in real time); until then, add new orders to the order history and retrain"
-        )
+        orders = requests.recorded_orders(request, now=int(time.time()))
+        outcome = self.orders.record(orders)
+        self.metrics.orders_recorded(outcome.accepted, outcome.duplicates)
+        serving = self.holder.loaded()
+        if serving is not None:
+            covered = sum(order.timestamp <= serving.reference_ts for order in orders)
+            if covered:
+                # Not an error (a backfill may overlap the training data), but worth seeing.
+                log.info(
+                    "RecordOrders: %d of %d orders are not newer than snapshot %s's training "
+                    "data; they are taken to be in it and do not change picks",
+                    covered,
+                    len(orders),
+                    serving.version,
+                )
+        return pb.RecordOrdersResponse(accepted=outcome.accepted, duplicates=outcome.duplicates)
 
     def GetModelInfo(
         self, request: pb.GetModelInfoRequest, context: grpc.ServicerContext

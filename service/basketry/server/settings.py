@@ -20,6 +20,8 @@ class ServerSettings:
     grace: float = 10.0  # seconds in-flight RPCs get on shutdown
     # A 10,000-id batch or look-alike seed is ~2.6 MB; 16 MiB leaves room, and stays explicit.
     max_message_bytes: int = 16 * MIB
+    # Recorded orders held in process between trainings (basketry.server.memory_store).
+    max_recorded_orders: int = 50_000
 
     def __post_init__(self) -> None:
         problems = []
@@ -40,6 +42,10 @@ class ServerSettings:
         if self.max_message_bytes < MIB:
             problems.append(
                 f"max_message_bytes must be at least {MIB}, got {self.max_message_bytes}"
+            )
+        if self.max_recorded_orders < 1:
+            problems.append(
+                f"max_recorded_orders must be at least 1, got {self.max_recorded_orders}"
             )
         if problems:
             raise ValueError("invalid server settings: " + "; ".join(problems))

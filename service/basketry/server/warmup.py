@@ -12,7 +12,9 @@ import numpy as np
 from basketry.server.bundle import bundle
 from basketry.server.domain import BundleQuery, RecommendQuery, Strategy
 from basketry.server.filters import ItemFilter, allowed_items
+from basketry.server.memory_store import InMemoryOrderStore
 from basketry.server.model import ServingModel
+from basketry.server.orders import RecordedLine, RecordedOrder
 from basketry.server.recommend import recommend
 from basketry.server.similarity import lookalike, similar_customers, similar_items
 
@@ -28,6 +30,11 @@ def warm_up(model: ServingModel) -> None:
         )
         recommend(model, query, allowed)
     if some_items:
+        # A customer with a recorded order: the overlay and fold-in path.
+        orders = InMemoryOrderStore(max_orders=1, max_order_ids=1)
+        lines = tuple(RecordedLine(item_id, 1.0) for item_id in some_items)
+        orders.record([RecordedOrder("warm-up", "warm-up", model.reference_ts + 1, lines)])
+        recommend(model, RecommendQuery("warm-up", 10, explain=True), allowed, orders)
         bundle(model, BundleQuery(some_items, 10), allowed)
         similar_items(model, some_items[0], 10, allowed)
     if warm.size:

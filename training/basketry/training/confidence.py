@@ -20,17 +20,13 @@ regularization 0.05-5 changed little.
 its confidence (times its own alpha, which we leave at 1), so `c` is passed as is and is
 exactly the value stored in the snapshot's history_confidence. Pre-computing it also keeps
 the weighting identical on GPU, where implicit's fit() ignores alpha.
+
+The formula itself lives in basketry.snapshot.confidence, because it defines what the
+snapshot's history_confidence holds and the server recomputes it for recorded orders.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from basketry.snapshot.confidence import FORMULA, UNITS_WEIGHT, confidence
 
-UNITS_WEIGHT = 0.1
-FORMULA = f"1 + alpha * ln(1 + n_orders + {UNITS_WEIGHT} * ln(1 + units))"
-
-
-def confidence(n_orders: np.ndarray, units: np.ndarray, alpha: float) -> np.ndarray:
-    """Confidence per customer-item cell (float32), from distinct orders and total units."""
-    strength = n_orders.astype(np.float64) + UNITS_WEIGHT * np.log1p(units.astype(np.float64))
-    return (1.0 + alpha * np.log1p(strength)).astype(np.float32)
+__all__ = ["FORMULA", "UNITS_WEIGHT", "confidence"]

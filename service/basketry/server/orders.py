@@ -1,0 +1,61 @@
+"""Recorded orders and the store that holds them between trainings.
+
+Orders recorded through RecordOrders count for Recommend at once (see basketry.server.history)
+until a snapshot whose training data includes them is serving. The store is the only place
+that state lives, behind `OrderStore`, so it can be in this process (InMemoryOrderStore) or
+shared by several replicas (Redis, a later release) without the serving code changing.
+
+Expiry: an order timestamped at or before a snapshot's `input.last_order_ts` is taken to be
+in that snapshot's training data (the training export holds every order up to its newest
+one). Serving ignores such orders (history.recorded_since), and when a snapshot is swapped
+in the store drops them (`expire_through`), keeping their ids so a client's retry of an
+old order stays a duplicate instead of counting twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RecordedLine:
+    item_id: str
+    quantity: float  # > 0, finite (checked on the way in)
+    price: float | None = None
+
+
+@dataclass(frozen=True)
+class RecordedOrder:
+    order_id: str
+    customer_id: str
+    timestamp: int  # unix seconds UTC
+    lines: tuple[RecordedLine, ...]
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    accepted: int  # orders new to the store
+    duplicates: int  # orders whose id was already recorded (earlier or in the same call)
+
+
+class OrderStore(Protocol):
+    """Where recorded orders live. Implementations are safe to call from many threads."""
+
+    def record(self, orders: Sequence[RecordedOrder]) -> RecordOutcome:
+        """Keep each order whose id is new; ids seen before (or twice in `orders`) change
+        nothing and are counted as duplicates."""
+        ...
+
+    def orders_of(self, customer_ids: Iterable[str]) -> dict[str, tuple[RecordedOrder, ...]]:
+        """The held orders of each customer that has any, oldest first (by timestamp)."""
+        ...
+
+    def expire_through(self, timestamp: int) -> int:
+        """Drop held orders timestamped at or before `timestamp`; returns how many."""
+        ...
+
+    def held(self) -> int:
+        """Orders held now."""
+        ...
