@@ -1,8 +1,8 @@
 """The simple baselines every model is reported beside (see the recommendation-quality note).
 
 Each returns, for every requested customer, its ranked item ids (best first, at most k).
-Scores are computed for all requested customers at once as a dense customers x items
-matrix; ties are broken by the lower item index, so results are deterministic.
+Scores are dense customers x items matrices (a block of customers at a time where the
+catalogue is large); ties are broken by the lower item index, so results are deterministic.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, vstack
 
 from basketry.training.evaluation.history import BasketHistory
 
 Ranked = dict[str, list[str]]
 Scores = npt.NDArray[np.float64] | npt.NDArray[np.float32]
 ITEM_KNN_NEIGHBOURS = 100
+# Rows per dense block (rows x items float64): about 64 MB, whatever the catalogue.
+BLOCK_CELLS = 1 << 23
 
 
 def ranked_ids(
@@ -108,16 +110,50 @@ def item_knn(
     """
     bought = history.basket_frequency()
     bought.data[:] = 1.0
+    similarity = item_neighbours(bought, neighbours)
+    own = _rows(bought, history.rows_of(customers))
+    ranked: Ranked = {}
+    chosen = list(customers)
+    step = block_rows(history.n_items)
+    for start in range(0, len(chosen), step):
+        scores = (own[start : start + step] @ similarity).toarray()
+        ranked |= ranked_ids(history, chosen[start : start + step], scores, k)
+    return ranked
+
+
+def item_neighbours(bought: csr_matrix, neighbours: int) -> csr_matrix:
+    """items x items cosine similarities, each row cut to its `neighbours` best other items.
+
+    Rows are computed a block at a time, so memory stays bounded however large the
+    catalogue; each row is cut exactly as a dense items x items matrix would be.
+    """
+    n_items = bought.shape[1]
     norms = np.sqrt(np.asarray(bought.sum(axis=0), dtype=np.float64).ravel())
     unit = bought.multiply(1.0 / np.maximum(norms, 1e-12)[None, :]).tocsc()
-    similarity = (unit.T @ unit).toarray()
-    np.fill_diagonal(similarity, 0.0)
-    if neighbours < history.n_items:
-        # Row i keeps item i's top neighbours: a bought item lends weight to those only.
-        cut = np.argpartition(-similarity, neighbours - 1, axis=1)[:, neighbours:]
-        np.put_along_axis(similarity, cut, 0.0, axis=1)
-    own = _rows(bought.tocsr(), history.rows_of(customers))
-    return ranked_ids(history, customers, np.asarray(own @ similarity), k)
+    by_item = unit.T.tocsr()
+    by_customer = unit.tocsr()
+    blocks = []
+    step = block_rows(n_items)
+    for start in range(0, n_items, step):
+        block = (by_item[start : start + step] @ by_customer).toarray()
+        rows = np.arange(block.shape[0])
+        block[rows, start + rows] = 0.0  # an item is not its own neighbour
+        if neighbours < n_items:
+            kept = np.argpartition(-block, neighbours - 1, axis=1)[:, :neighbours]
+        else:
+            kept = np.broadcast_to(np.arange(n_items), block.shape)
+        values = np.take_along_axis(block, kept, axis=1)
+        blocks.append(
+            csr_matrix(
+                (values.ravel(), (np.repeat(rows, kept.shape[1]), kept.ravel())),
+                shape=block.shape,
+            )
+        )
+    if not blocks:
+        return csr_matrix((n_items, n_items))
+    similarity = vstack(blocks, format="csr")
+    similarity.eliminate_zeros()
+    return similarity
 
 
 def als_alone(
@@ -150,3 +186,8 @@ def _rows(matrix: csr_matrix, rows: npt.NDArray[np.int64]) -> csr_matrix:
         shape=(rows.shape[0], matrix.shape[0]),
     )
     return (selector @ matrix).tocsr()
+
+
+def block_rows(n_columns: int) -> int:
+    """Rows of a dense block of about BLOCK_CELLS cells."""
+    return max(1, BLOCK_CELLS // max(n_columns, 1))

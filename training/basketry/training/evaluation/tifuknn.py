@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
 
-from basketry.training.evaluation.baselines import Ranked, ranked_ids
+from basketry.training.evaluation.baselines import Ranked, block_rows
 from basketry.training.evaluation.history import BasketHistory, basket_history
 from basketry.training.evaluation.metrics import recall_at
 from basketry.training.evaluation.protocols import Split
@@ -86,34 +86,47 @@ def customer_vectors(
 
 
 def nearest_neighbours(vectors: csr_matrix, rows: I64, count: int) -> I64:
-    """For each query row (>= 0), its `count` nearest other customers, nearest first."""
-    squared = np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel()
-    query = vectors[np.maximum(rows, 0)]
-    distance = squared[np.maximum(rows, 0), None] + squared[None, :] - 2 * (query @ vectors.T)
-    distance = np.asarray(distance)
-    distance[np.arange(rows.shape[0]), np.maximum(rows, 0)] = np.inf  # never oneself
+    """For each query row (>= 0), its `count` nearest other customers, nearest first.
+
+    Distances are computed for a block of queries at a time (memory bounded).
+    """
     count = min(count, vectors.shape[0] - 1)
-    nearest = np.argpartition(distance, count - 1, axis=1)[:, :count] if count > 0 else None
-    if nearest is None:
+    if count <= 0:
         return np.zeros((rows.shape[0], 0), dtype=np.int64)
-    order = np.argsort(np.take_along_axis(distance, nearest, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(nearest, order, axis=1).astype(np.int64)
+    squared = np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel()
+    step = block_rows(vectors.shape[0])
+    blocks = []
+    for start in range(0, rows.shape[0], step):
+        own = np.maximum(rows[start : start + step], 0)
+        distance = np.asarray(
+            squared[own, None] + squared[None, :] - 2 * (vectors[own] @ vectors.T)
+        )
+        distance[np.arange(own.shape[0]), own] = np.inf  # never oneself
+        nearest = np.argpartition(distance, count - 1, axis=1)[:, :count]
+        order = np.argsort(np.take_along_axis(distance, nearest, axis=1), axis=1, kind="stable")
+        blocks.append(np.take_along_axis(nearest, order, axis=1).astype(np.int64))
+    return np.concatenate(blocks) if blocks else np.zeros((0, count), dtype=np.int64)
 
 
-def own_and_neighbour_mean(
-    vectors: csr_matrix, rows: I64, neighbours: I64
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Each query's own vector and the mean of its neighbours' vectors (zeros if unknown)."""
+def own_vectors(vectors: csr_matrix, rows: I64) -> npt.NDArray[np.float64]:
+    """Each query's own vector, dense (zeros for customers without history)."""
+    return np.asarray(vectors[np.maximum(rows, 0)].toarray()) * (rows >= 0)[:, None]
+
+
+def neighbour_mean(by_item: csr_matrix, rows: I64, neighbours: I64) -> npt.NDArray[np.float64]:
+    """The mean of each query's neighbours' vectors, dense (zeros for unknown customers).
+
+    `by_item` is the items x customers transpose of the vectors. Multiplying it by a dense
+    customers x queries averaging matrix costs the same for any k, and sums each cell
+    over customers in index order, the order a sparse averaging product would use.
+    """
     n_queries, k = neighbours.shape
-    known = (rows >= 0)[:, None]
-    own = np.asarray(vectors[np.maximum(rows, 0)].toarray()) * known
     if k == 0:
-        return own, np.zeros_like(own)
-    averaging = csr_matrix(
-        (np.full(n_queries * k, 1.0 / k), (np.repeat(np.arange(n_queries), k), neighbours.ravel())),
-        shape=(n_queries, vectors.shape[0]),
-    )
-    return own, np.asarray((averaging @ vectors).toarray()) * known
+        return np.zeros((n_queries, by_item.shape[0]))
+    averaging = np.zeros((by_item.shape[1], n_queries))
+    averaging[neighbours.ravel(), np.repeat(np.arange(n_queries), k)] = 1.0 / k
+    averaging[:, rows < 0] = 0.0
+    return np.ascontiguousarray((by_item @ averaging).T)
 
 
 def tifu_knn(
@@ -159,6 +172,8 @@ def ranked_for_grid(
 def _ranked_for(
     history: BasketHistory, customers: Sequence[str], k: int, grid: Sequence[TifuSettings]
 ) -> Iterator[tuple[TifuSettings, Ranked]]:
+    # Vectors depend on (rb, rg, m) only, neighbour means on the vectors and k, and alpha
+    # only blends the two: each is computed once and every alpha is ranked from it.
     rows = history.rows_of(customers)
     by_vectors: dict[tuple[float, float, int], dict[int, list[TifuSettings]]] = {}
     for settings in grid:
@@ -169,8 +184,69 @@ def _ranked_for(
             history, basket_decay=basket_decay, group_decay=group_decay, groups=groups
         )
         nearest = nearest_neighbours(vectors, rows, max(by_count))
-        for count, members in by_count.items():
-            own, neighbour_mean = own_and_neighbour_mean(vectors, rows, nearest[:, :count])
+        by_item = vectors.T.tocsr()
+        ranked: dict[TifuSettings, Ranked] = {s: {} for m in by_count.values() for s in m}
+        # Small blocks keep the dense queries x items blocks in cache and memory bounded.
+        step = max(1, block_rows(history.n_items) // 4)
+        for start in range(0, len(customers), step):
+            block = slice(start, start + step)
+            own = own_vectors(vectors, rows[block])
+            for count, members in by_count.items():
+                mean = neighbour_mean(by_item, rows[block], nearest[block, :count])
+                candidates = _candidates(own, mean, k)
+                for settings in members:
+                    ranked[settings] |= _ranked_candidates(
+                        history, customers[block], own, mean, candidates, k, settings.alpha
+                    )
+        for members in by_count.values():
             for settings in members:
-                scores = settings.alpha * own + (1.0 - settings.alpha) * neighbour_mean
-                yield settings, ranked_ids(history, customers, scores, k)
+                yield settings, ranked[settings]
+
+
+def _candidates(
+    own: npt.NDArray[np.float64], neighbour_mean: npt.NDArray[np.float64], k: int
+) -> tuple[I64, I64]:
+    """(row, column) of every cell that can be among its row's k best, for any alpha < 1.
+
+    score = alpha x own + (1 - alpha) x mean with both terms >= 0: a cell the customer
+    never bought scores (1 - alpha) x mean, so it can only reach the top k if its mean is
+    among the k best means of the row. The margin keeps cells whose mean differs from the
+    k-th by less than the rounding of (1 - alpha) x mean (they could tie after it).
+    """
+    n_items = neighbour_mean.shape[1]
+    depth = min(k, n_items)
+    if depth == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    kth = np.partition(neighbour_mean, n_items - depth, axis=1)[:, n_items - depth]
+    threshold = kth * (1.0 - 1e-9)
+    near_top = (neighbour_mean > 0) & (neighbour_mean >= threshold[:, None])
+    row, column = np.nonzero(near_top | (own > 0))
+    return row.astype(np.int64), column.astype(np.int64)
+
+
+def _ranked_candidates(
+    history: BasketHistory,
+    customers: Sequence[str],
+    own: npt.NDArray[np.float64],
+    neighbour_mean: npt.NDArray[np.float64],
+    candidates: tuple[I64, I64],
+    k: int,
+    alpha: float,
+) -> Ranked:
+    """Each row's k best positive candidates by alpha-blended score, ties by lower column.
+
+    The same picks ranked_ids() would make on the dense blended scores.
+    """
+    row, column = candidates
+    scores = alpha * own[row, column] + (1.0 - alpha) * neighbour_mean[row, column]
+    order = np.lexsort((column, -scores, row))
+    row, column, scores = row[order], column[order], scores[order]
+    row_start = np.searchsorted(row, np.arange(len(customers)))
+    rank = np.arange(row.shape[0]) - row_start[row]
+    keep = (rank < k) & (scores > 0)
+    items = np.asarray(history.item_ids, dtype=object)
+    bounds = np.searchsorted(row[keep], np.arange(len(customers) + 1))
+    picked = items[column[keep]]
+    return {
+        customer: picked[bounds[i] : bounds[i + 1]].tolist() for i, customer in enumerate(customers)
+    }
