@@ -11,6 +11,7 @@ from basketry.client import (
     BasketryClient,
     BasketryClientError,
     ItemFilter,
+    Strategy,
     Unavailable,
     Unimplemented,
 )
@@ -39,6 +40,17 @@ def add_connection_args(parser: argparse.ArgumentParser, *, default_timeout: flo
         help=f"deadline in seconds per call (default: {default_timeout:g})",
     )
     group.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+
+def add_pick_args(parser: argparse.ArgumentParser, *, limit_help: str) -> None:
+    """--limit and --strategy, shared by `recommend` and `picks`."""
+    parser.add_argument("--limit", type=bounded_int(1, 500), default=10, help=limit_help)
+    parser.add_argument(
+        "--strategy",
+        choices=[s.value for s in Strategy],
+        default=Strategy.BALANCED.value,
+        help="how to pick (default: balanced)",
+    )
 
 
 def add_filter_args(parser: argparse.ArgumentParser) -> None:

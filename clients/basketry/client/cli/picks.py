@@ -16,11 +16,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from basketry.client import BasketryClient, BasketryClientError, CustomerRecommendation, Strategy
+from basketry.client import BasketryClient, BasketryClientError, CustomerRecommendation
 from basketry.client.cli.common import (
     Handler,
     add_connection_args,
     add_filter_args,
+    add_pick_args,
     bounded_int,
     connect,
     item_filter,
@@ -70,15 +71,7 @@ def configure_picks(parser: argparse.ArgumentParser) -> Handler:
         choices=("csv", "jsonl"),
         help="output format (default: from the --out extension)",
     )
-    parser.add_argument(
-        "--limit", type=bounded_int(1, 500), default=10, help="items per customer (1..500)"
-    )
-    parser.add_argument(
-        "--strategy",
-        choices=[s.value for s in Strategy],
-        default=Strategy.BALANCED.value,
-        help="how to pick (default: balanced)",
-    )
+    add_pick_args(parser, limit_help="items per customer (1..500)")
     parser.add_argument(
         "--campaign", default="", help="campaign name (picks are not repeated within one campaign)"
     )

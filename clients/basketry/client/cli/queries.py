@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from basketry.client import ModelInfo, Strategy
+from basketry.client import ModelInfo
 from basketry.client.cli import output
 from basketry.client.cli.common import (
     Handler,
     add_connection_args,
     add_filter_args,
+    add_pick_args,
     bounded_int,
     connect,
     item_filter,
@@ -21,13 +22,7 @@ QUERY_TIMEOUT = 10.0
 
 def configure_recommend(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--customer", required=True, metavar="ID", help="the customer's id")
-    parser.add_argument("--limit", type=bounded_int(1, 500), default=10, help="items (1..500)")
-    parser.add_argument(
-        "--strategy",
-        choices=[s.value for s in Strategy],
-        default=Strategy.BALANCED.value,
-        help="how to pick (default: balanced)",
-    )
+    add_pick_args(parser, limit_help="items (1..500)")
     parser.add_argument(
         "--context",
         nargs="+",
