@@ -20,9 +20,10 @@ from threadpoolctl import threadpool_limits
 
 from basketry.server.holder import ModelHolder
 from basketry.server.interceptors import ErrorInterceptor, MetricsInterceptor
-from basketry.server.memory_store import DEFAULT_MAX_ORDER_IDS, InMemoryOrderStore
 from basketry.server.metrics import ServerMetrics
 from basketry.server.model import ServingModel
+from basketry.server.order_stores import create_order_store, held_or_nan
+from basketry.server.orders import OrderStoreUnavailable
 from basketry.server.servicer import RecommenderServicer
 from basketry.server.settings import ServerSettings
 from basketry.server.watcher import SnapshotWatcher
@@ -45,12 +46,8 @@ class BasketryServer:
         self.metrics = metrics
         self.metrics_port: int | None = None
         self.holder = ModelHolder()
-        self.orders = InMemoryOrderStore(
-            max_orders=settings.max_recorded_orders,
-            max_order_ids=max(settings.max_recorded_orders, DEFAULT_MAX_ORDER_IDS),
-            on_evict=metrics.recorded_orders_evicted.inc,
-        )
-        metrics.track_recorded_orders_held(self.orders.held)
+        self.orders = create_order_store(settings, metrics)
+        metrics.track_recorded_orders_held(lambda: held_or_nan(self.orders))
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.watcher = SnapshotWatcher(
             settings.snapshot_dir,
@@ -90,7 +87,11 @@ class BasketryServer:
 
     def _mark_serving(self, model: ServingModel) -> None:
         # Serving already ignores orders the new snapshot includes; this frees their memory.
-        self.metrics.recorded_orders_expired.inc(self.orders.expire_through(model.reference_ts))
+        try:
+            self.metrics.recorded_orders_expired.inc(self.orders.expire_through(model.reference_ts))
+        except OrderStoreUnavailable as exc:
+            # Harmless to serving; the next swap (on any replica) drops them.
+            log.warning("%s; recorded orders not expired at this swap", exc)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 

@@ -2,12 +2,14 @@
 
 A chunk row's history is the customer's snapshot row or, with recorded orders newer than
 the snapshot, that row merged with them (basketry.server.history); the store is asked once
-per chunk. Cells are gathered into rows x items matrices so scoring is a few matrix
-operations per chunk.
+per chunk, and when it cannot answer (Redis down) the chunk is scored from the snapshot
+alone: recorded orders improve picks, they are not needed for an answer. Cells are gathered
+into rows x items matrices so scoring is a few matrix operations per chunk.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,10 +25,14 @@ from basketry.server.history import (
     snapshot_history,
 )
 from basketry.server.model import ServingModel
-from basketry.server.orders import OrderStore
+from basketry.server.orders import OrderStore, OrderStoreUnavailable
+from basketry.server.throttled_log import ThrottledWarning
 
 Matrix = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
+
+log = logging.getLogger(__name__)
+_store_down = ThrottledWarning(log)
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,12 @@ def _recorded_histories(
     """Row -> merged history, for the rows whose customer has orders newer than the snapshot."""
     if orders is None:
         return {}
-    held = orders.orders_of(customer_ids)
+    try:
+        held = orders.orders_of(customer_ids)
+    except OrderStoreUnavailable as exc:
+        # Counted by the store (basketry_redis_errors_total); here only the consequence.
+        _store_down.warn(f"{exc.message}; answering from the snapshot alone")
+        return {}
     histories: dict[int, CustomerHistory] = {}
     for row, customer_id in enumerate(customer_ids):
         newer = recorded_since(model, held.get(customer_id, ()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,6 +57,25 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         help="orders recorded since the last training held in memory; beyond it the oldest "
         "are evicted, logged and counted (default %(default)s)",
     )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BASKETRY_REDIS_URL"),
+        help="keep recorded orders in Redis, shared by replicas and kept across restarts: "
+        "redis://[user[:password]@]host:port/db or rediss:// for TLS; the password may "
+        "instead be in BASKETRY_REDIS_PASSWORD (default: env BASKETRY_REDIS_URL; unset = "
+        "in this process)",
+    )
+    parser.add_argument(
+        "--redis-prefix",
+        default=DEFAULTS.redis_prefix,
+        help="prefix of every Redis key (default %(default)s)",
+    )
+    parser.add_argument(
+        "--redis-timeout",
+        type=float,
+        default=DEFAULTS.redis_timeout,
+        help="seconds to connect to Redis and per command (default %(default)s)",
+    )
     return _run
 
 
@@ -70,6 +90,10 @@ def _run(args: argparse.Namespace) -> int:
             workers=args.workers,
             grace=args.grace,
             max_recorded_orders=args.max_recorded_orders,
+            redis_url=args.redis_url or None,
+            redis_password=os.environ.get("BASKETRY_REDIS_PASSWORD") or None,
+            redis_prefix=args.redis_prefix,
+            redis_timeout=args.redis_timeout,
         )
         return serve(settings)
     except (ValueError, OSError) as exc:

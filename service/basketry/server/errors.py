@@ -4,6 +4,7 @@
     ├── InvalidArgument      INVALID_ARGUMENT + google.rpc.BadRequest field violations
     ├── NotFound             NOT_FOUND
     ├── Unavailable          UNAVAILABLE (no snapshot loaded yet; clients may retry)
+    │   └── OrderStoreUnavailable  (orders.py: the shared recorded-order store is down)
     └── Unimplemented        UNIMPLEMENTED
 
 Handlers raise these; `interceptors.ErrorInterceptor` is the one place that turns them

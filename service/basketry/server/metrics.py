@@ -84,6 +84,13 @@ class ServerMetrics:
         self.recorded_orders_held = Gauge(
             "basketry_recorded_orders_held", "Recorded orders held by the store now", registry=r
         )
+        self.redis_errors = Counter(
+            "basketry_redis_errors",
+            "Redis calls that failed or timed out, by store operation (orders_of failures "
+            "mean answers from the snapshot alone; record failures were answered UNAVAILABLE)",
+            ["operation"],
+            registry=r,
+        )
         self._created_at: datetime | None = None
         self._lock = Lock()
         self._http_server: WSGIServer | None = None
@@ -108,8 +115,11 @@ class ServerMetrics:
         self.recorded_orders.labels(outcome="accepted").inc(accepted)
         self.recorded_orders.labels(outcome="duplicate").inc(duplicates)
 
-    def track_recorded_orders_held(self, held: Callable[[], int]) -> None:
-        self.recorded_orders_held.set_function(lambda: float(held()))
+    def track_recorded_orders_held(self, held: Callable[[], float]) -> None:
+        self.recorded_orders_held.set_function(held)
+
+    def redis_error(self, operation: str) -> None:
+        self.redis_errors.labels(operation=operation).inc()
 
     def fallback(self, fallback: Fallback) -> None:
         if fallback is not Fallback.NONE:

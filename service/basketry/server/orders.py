@@ -3,7 +3,7 @@
 Orders recorded through RecordOrders count for Recommend at once (see basketry.server.history)
 until a snapshot whose training data includes them is serving. The store is the only place
 that state lives, behind `OrderStore`, so it can be in this process (InMemoryOrderStore) or
-shared by several replicas (Redis, a later release) without the serving code changing.
+shared by several replicas (RedisOrderStore) without the serving code changing.
 
 Expiry: an order timestamped at or before a snapshot's `input.last_order_ts` is taken to be
 in that snapshot's training data (the training export holds every order up to its newest
@@ -17,6 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from basketry.server.errors import Unavailable
+
+
+class OrderStoreUnavailable(Unavailable):
+    """A shared store could not answer (down, slow, refused). RecordOrders reports it as
+    UNAVAILABLE, so an order the store did not confirm is never taken as accepted; Recommend
+    answers from the snapshot alone."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,8 @@ class RecordOutcome:
 
 
 class OrderStore(Protocol):
-    """Where recorded orders live. Implementations are safe to call from many threads."""
+    """Where recorded orders live. Implementations are safe to call from many threads; a
+    shared store raises OrderStoreUnavailable from any method when it cannot answer."""
 
     def record(self, orders: Sequence[RecordedOrder]) -> RecordOutcome:
         """Keep each order whose id is new; ids seen before (or twice in `orders`) change

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
 
@@ -22,6 +23,13 @@ class ServerSettings:
     max_message_bytes: int = 16 * MIB
     # Recorded orders held in process between trainings (basketry.server.memory_store).
     max_recorded_orders: int = 50_000
+    # Recorded orders in Redis (shared by replicas, kept across restarts) instead of in
+    # process: redis:// or rediss:// (TLS), ACL user and password in the URL or in
+    # redis_password. Neither is shown in repr: settings may end up in a log.
+    redis_url: str | None = field(default=None, repr=False)
+    redis_password: str | None = field(default=None, repr=False)
+    redis_prefix: str = "basketry:"
+    redis_timeout: float = 0.25  # seconds to connect and per command: fail fast, degrade
 
     def __post_init__(self) -> None:
         problems = []
@@ -46,6 +54,18 @@ class ServerSettings:
         if self.max_recorded_orders < 1:
             problems.append(
                 f"max_recorded_orders must be at least 1, got {self.max_recorded_orders}"
+            )
+        if self.redis_url is not None:
+            scheme = urlsplit(self.redis_url).scheme
+            if scheme not in ("redis", "rediss"):
+                problems.append(
+                    f"redis_url must start with redis:// or rediss:// (TLS), got {scheme!r}"
+                )
+        if not self.redis_prefix:
+            problems.append("redis_prefix must not be empty")
+        if not (math.isfinite(self.redis_timeout) and self.redis_timeout > 0):
+            problems.append(
+                f"redis_timeout must be a positive number of seconds, got {self.redis_timeout}"
             )
         if problems:
             raise ValueError("invalid server settings: " + "; ".join(problems))

@@ -1,0 +1,56 @@
+"""Choose the recorded-order store from the settings: Redis when a URL is set, else in process."""
+
+from __future__ import annotations
+
+import logging
+
+from basketry.server.memory_store import DEFAULT_MAX_ORDER_IDS, InMemoryOrderStore
+from basketry.server.metrics import ServerMetrics
+from basketry.server.orders import OrderStore, OrderStoreUnavailable
+from basketry.server.redis_store import RedisOrderStore, redacted, redis_client
+from basketry.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_order_store(settings: ServerSettings, metrics: ServerMetrics) -> OrderStore:
+    if settings.redis_url is None:
+        log.info(
+            "recorded orders held in this process (at most %d; lost on restart, not shared)",
+            settings.max_recorded_orders,
+        )
+        return InMemoryOrderStore(
+            max_orders=settings.max_recorded_orders,
+            max_order_ids=max(settings.max_recorded_orders, DEFAULT_MAX_ORDER_IDS),
+            on_evict=metrics.recorded_orders_evicted.inc,
+        )
+    address = redacted(settings.redis_url)
+    store = RedisOrderStore(
+        redis_client(
+            settings.redis_url, password=settings.redis_password, timeout=settings.redis_timeout
+        ),
+        prefix=settings.redis_prefix,
+        address=address,
+        on_error=metrics.redis_error,
+    )
+    try:
+        held = store.held()
+    except OrderStoreUnavailable as exc:
+        # Not fatal: Recommend answers from the snapshot until Redis is back.
+        log.warning("%s; starting anyway, RecordOrders answers UNAVAILABLE until it is back", exc)
+    else:
+        log.info(
+            "recorded orders in Redis at %s (key prefix %r, %d held now)",
+            address,
+            settings.redis_prefix,
+            held,
+        )
+    return store
+
+
+def held_or_nan(store: OrderStore) -> float:
+    """Orders held, for the gauge; NaN while the store cannot say (a scrape must not fail)."""
+    try:
+        return float(store.held())
+    except OrderStoreUnavailable:
+        return float("nan")
