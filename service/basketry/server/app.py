@@ -1,5 +1,5 @@
 """Assembles the server (gRPC, health, reflection, metrics, snapshot watcher, recorded-order
-store) and runs it.
+and sent-picks stores) and runs it.
 
 `create_server(settings)` builds and binds without starting, so tests can bind port 0;
 `serve(settings)` runs until SIGTERM or SIGINT and then drains gracefully.
@@ -22,7 +22,7 @@ from basketry.server.holder import ModelHolder
 from basketry.server.interceptors import ErrorInterceptor, MetricsInterceptor
 from basketry.server.metrics import ServerMetrics
 from basketry.server.model import ServingModel
-from basketry.server.order_stores import create_order_store, held_or_nan
+from basketry.server.order_stores import create_order_store, create_sent_picks_store, held_or_nan
 from basketry.server.orders import OrderStoreUnavailable
 from basketry.server.servicer import RecommenderServicer
 from basketry.server.settings import ServerSettings
@@ -48,6 +48,7 @@ class BasketryServer:
         self.holder = ModelHolder()
         self.orders = create_order_store(settings, metrics)
         metrics.track_recorded_orders_held(lambda: held_or_nan(self.orders))
+        self.sent_picks = create_sent_picks_store(settings, metrics)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.watcher = SnapshotWatcher(
             settings.snapshot_dir,
@@ -145,7 +146,8 @@ def serve(settings: ServerSettings) -> int:
 
 def _register_services(server: BasketryServer) -> None:
     recommender_pb2_grpc.add_RecommenderServiceServicer_to_server(
-        RecommenderServicer(server.holder, server.metrics, server.orders), server.grpc_server
+        RecommenderServicer(server.holder, server.metrics, server.orders, server.sent_picks),
+        server.grpc_server,
     )
     health_pb2_grpc.add_HealthServicer_to_server(server.health, server.grpc_server)
     reflection.enable_server_reflection(

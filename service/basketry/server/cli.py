@@ -76,6 +76,20 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         default=DEFAULTS.redis_timeout,
         help="seconds to connect to Redis and per command (default %(default)s)",
     )
+    parser.add_argument(
+        "--rotation-days",
+        type=float,
+        default=DEFAULTS.rotation_days,
+        help="mail rotation: items sent to a customer under a RecommendBatch campaign are not "
+        "sent to them again under it for this many days; 0 disables (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-rotation-customers",
+        type=int,
+        default=DEFAULTS.max_rotation_customers,
+        help="without Redis, (campaign, customer) pairs whose sent picks are held in memory; "
+        "beyond it the oldest are forgotten, logged and counted (default %(default)s)",
+    )
     return _run
 
 
@@ -94,6 +108,8 @@ def _run(args: argparse.Namespace) -> int:
             redis_password=os.environ.get("BASKETRY_REDIS_PASSWORD") or None,
             redis_prefix=args.redis_prefix,
             redis_timeout=args.redis_timeout,
+            rotation_days=args.rotation_days,
+            max_rotation_customers=args.max_rotation_customers,
         )
         return serve(settings)
     except (ValueError, OSError) as exc:

@@ -84,10 +84,17 @@ class ServerMetrics:
         self.recorded_orders_held = Gauge(
             "basketry_recorded_orders_held", "Recorded orders held by the store now", registry=r
         )
+        self.sent_picks_evicted = Counter(
+            "basketry_sent_picks_evicted",
+            "Campaign customers whose sent picks were forgotten because the in-process store "
+            "was full (they may be sent the same items again)",
+            registry=r,
+        )
         self.redis_errors = Counter(
             "basketry_redis_errors",
             "Redis calls that failed or timed out, by store operation (orders_of failures "
-            "mean answers from the snapshot alone; record failures were answered UNAVAILABLE)",
+            "mean answers from the snapshot alone; record failures were answered UNAVAILABLE; "
+            "sent_picks / remember_picks failures mean a campaign chunk without rotation)",
             ["operation"],
             registry=r,
         )

@@ -1,13 +1,17 @@
-"""Choose the recorded-order store from the settings: Redis when a URL is set, else in process."""
+"""Choose the shared-state stores (recorded orders, sent campaign picks) from the settings:
+Redis when a URL is set, else in process."""
 
 from __future__ import annotations
 
 import logging
 
+from basketry.server.memory_sent_picks import InMemorySentPicks
 from basketry.server.memory_store import DEFAULT_MAX_ORDER_IDS, InMemoryOrderStore
 from basketry.server.metrics import ServerMetrics
 from basketry.server.orders import OrderStore, OrderStoreUnavailable
+from basketry.server.redis_sent_picks import RedisSentPicks
 from basketry.server.redis_store import RedisOrderStore, redacted, redis_client
+from basketry.server.sent_picks import SentPicksStore
 from basketry.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,38 @@ def create_order_store(settings: ServerSettings, metrics: ServerMetrics) -> Orde
             held,
         )
     return store
+
+
+def create_sent_picks_store(
+    settings: ServerSettings, metrics: ServerMetrics
+) -> SentPicksStore | None:
+    """Where campaign picks are remembered; None when rotation is off (--rotation-days 0)."""
+    window = settings.rotation_seconds
+    if window == 0:
+        log.info("mail rotation off: campaign picks are not remembered")
+        return None
+    if settings.redis_url is None:
+        log.info(
+            "mail rotation over %g days, sent picks held in this process (at most %d campaign "
+            "customers; lost on restart, not shared)",
+            settings.rotation_days,
+            settings.max_rotation_customers,
+        )
+        return InMemorySentPicks(
+            window,
+            max_customers=settings.max_rotation_customers,
+            on_evict=metrics.sent_picks_evicted.inc,
+        )
+    log.info("mail rotation over %g days, sent picks in Redis", settings.rotation_days)
+    return RedisSentPicks(
+        redis_client(
+            settings.redis_url, password=settings.redis_password, timeout=settings.redis_timeout
+        ),
+        window,
+        prefix=settings.redis_prefix,
+        address=redacted(settings.redis_url),
+        on_error=metrics.redis_error,
+    )
 
 
 def held_or_nan(store: OrderStore) -> float:

@@ -18,7 +18,8 @@ p = blend.copurchase_weight, x = blend.context_weight):
 
 A pick's score is the sum, its reason the source that contributed most. Eligible items
 are the filter's minus the cart, minus the once-only items the customer bought (every
-strategy), and for discover-new minus everything bought. When the sources run out,
+strategy), for discover-new minus everything bought, and in a campaign batch minus what
+the campaign sent the customer within the rotation window. When the sources run out,
 popular eligible items fill the answer. Customers are scored a chunk at a time (the
 batch), so the work is a few matrix operations per chunk; a request is a chunk of one.
 
@@ -84,14 +85,19 @@ def recommend_many(
     query: RecommendQuery,
     allowed: Mask,
     orders: OrderStore | None = None,
+    excluded: Mask | None = None,
 ) -> list[Recommendation]:
-    """Picks for each customer (in order) under one query; its customer_id is ignored."""
+    """Picks for each customer (in order) under one query; its customer_id is ignored.
+    `excluded` (rows x items) removes items per customer, e.g. those a campaign already
+    sent them (basketry.server.rotation)."""
     chunk = build_chunk(model, customer_ids, orders)
     cart = model.item_indices(query.context_item_ids)
     partners = gather_partners(model, cart) if cart.size else None
     eligible = np.repeat(allowed[None, :], len(customer_ids), axis=0)
     eligible[:, cart] = False
     eligible &= ~(chunk.bought & model.item_once_only[None, :])
+    if excluded is not None:
+        eligible &= ~excluded
     if query.strategy is Strategy.DISCOVER_NEW:
         eligible &= ~chunk.bought
     sources = _sources(model, query.strategy, chunk, eligible, partners)

@@ -17,6 +17,7 @@ from basketry.server.orders import RecordedLine, RecordedOrder
 from basketry.v1 import recommender_pb2 as pb
 
 MAX_ID_BYTES = 256
+MAX_CAMPAIGN_BYTES = 128
 DEFAULT_LIMIT = 10
 DEFAULT_LOOKALIKE_LIMIT = 100
 MAX_ITEM_LIMIT = 500
@@ -94,6 +95,18 @@ class _Checker:
             self.one_id(f"{field}[{position}]", value)
         return tuple(values)
 
+    def campaign(self, field: str, value: str) -> str:
+        """Empty means no campaign; a name is printable text of at most MAX_CAMPAIGN_BYTES."""
+        if not value:
+            return value
+        if not value.strip():
+            self.add(field, "must not be blank (leave it empty for no campaign)")
+        elif len(value.encode("utf-8")) > MAX_CAMPAIGN_BYTES:
+            self.add(field, f"is longer than {MAX_CAMPAIGN_BYTES} bytes")
+        elif not value.isprintable():
+            self.add(field, "must be printable text (no control characters)")
+        return value
+
     def limit(self, field: str, value: int, *, default: int, maximum: int) -> int:
         if value < 0 or value > maximum:
             self.add(field, f"must be between 1 and {maximum} (0 means {default}), got {value}")
@@ -162,7 +175,7 @@ def batch_query(request: pb.RecommendBatchRequest) -> BatchQuery:
             strategy=check.strategy("strategy", request.strategy),
             explain=request.explain,
         ),
-        campaign=request.campaign,
+        campaign=check.campaign("campaign", request.campaign),
     )
     check.done()
     return query

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 
 import grpc
 
@@ -23,6 +24,8 @@ from basketry.server.metrics import ServerMetrics
 from basketry.server.model import ServingModel
 from basketry.server.orders import OrderStore
 from basketry.server.recommend import recommend
+from basketry.server.rotation import CampaignRotation
+from basketry.server.sent_picks import SentPicksStore
 from basketry.server.similarity import lookalike, similar_customers, similar_items
 from basketry.v1 import recommender_pb2 as pb
 from basketry.v1 import recommender_pb2_grpc as pb_grpc
@@ -45,10 +48,17 @@ FALLBACKS = {
 
 
 class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
-    def __init__(self, holder: ModelHolder, metrics: ServerMetrics, orders: OrderStore) -> None:
+    def __init__(
+        self,
+        holder: ModelHolder,
+        metrics: ServerMetrics,
+        orders: OrderStore,
+        sent_picks: SentPicksStore | None = None,
+    ) -> None:
         self.holder = holder
         self.metrics = metrics
         self.orders = orders
+        self.sent_picks = sent_picks  # None: mail rotation off
 
     def Recommend(
         self, request: pb.RecommendRequest, context: grpc.ServicerContext
@@ -69,22 +79,29 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         query = requests.batch_query(request)
         model = self.holder.current()
         allowed = allowed_items(model, query.template.item_filter)
-        answers = recommend_batch(model, query.customer_ids, query.template, allowed, self.orders)
-        for answered, (customer_id, answer) in enumerate(answers):
-            if not context.is_active():
-                log.info(
-                    "RecommendBatch cancelled by the client after %d of %d customers",
-                    answered,
-                    len(query.customer_ids),
+        rotation = None
+        if query.campaign and self.sent_picks is not None:
+            rotation = CampaignRotation(self.sent_picks, query.campaign)
+        answers = recommend_batch(
+            model, query.customer_ids, query.template, allowed, self.orders, rotation
+        )
+        # Closed on every exit, so a cancelled batch still remembers what it streamed.
+        with closing(answers):
+            for answered, (customer_id, answer) in enumerate(answers):
+                if not context.is_active():
+                    log.info(
+                        "RecommendBatch cancelled by the client after %d of %d customers",
+                        answered,
+                        len(query.customer_ids),
+                    )
+                    return
+                self._count("RecommendBatch", len(answer.picks), answer.fallback)
+                yield pb.RecommendBatchResponse(
+                    customer_id=customer_id,
+                    items=_scored_items(model, answer.picks),
+                    model_version=model.version,
+                    fallback=FALLBACKS[answer.fallback],
                 )
-                return
-            self._count("RecommendBatch", len(answer.picks), answer.fallback)
-            yield pb.RecommendBatchResponse(
-                customer_id=customer_id,
-                items=_scored_items(model, answer.picks),
-                model_version=model.version,
-                fallback=FALLBACKS[answer.fallback],
-            )
 
     def Bundle(self, request: pb.BundleRequest, context: grpc.ServicerContext) -> pb.BundleResponse:
         query = requests.bundle_query(request)

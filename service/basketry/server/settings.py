@@ -30,6 +30,11 @@ class ServerSettings:
     redis_password: str | None = field(default=None, repr=False)
     redis_prefix: str = "basketry:"
     redis_timeout: float = 0.25  # seconds to connect and per command: fail fast, degrade
+    # Mail rotation: days an item sent under a RecommendBatch campaign is not sent to the same
+    # customer again (0 disables), and the (campaign, customer) pairs held in process
+    # without Redis (basketry.server.memory_sent_picks).
+    rotation_days: float = 14.0
+    max_rotation_customers: int = 100_000
 
     def __post_init__(self) -> None:
         problems = []
@@ -67,5 +72,18 @@ class ServerSettings:
             problems.append(
                 f"redis_timeout must be a positive number of seconds, got {self.redis_timeout}"
             )
+        if not (math.isfinite(self.rotation_days) and self.rotation_days >= 0):
+            problems.append(
+                f"rotation_days must be a non-negative number of days, got {self.rotation_days}"
+            )
+        if self.max_rotation_customers < 1:
+            problems.append(
+                f"max_rotation_customers must be at least 1, got {self.max_rotation_customers}"
+            )
         if problems:
             raise ValueError("invalid server settings: " + "; ".join(problems))
+
+    @property
+    def rotation_seconds(self) -> int:
+        """The rotation window in whole seconds; 0 when rotation is off."""
+        return 0 if self.rotation_days == 0 else max(1, round(self.rotation_days * 86_400))
