@@ -13,6 +13,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
+from basketry.server.circuit import CircuitState
 from basketry.server.domain import Fallback
 
 # Requests answer in well under a millisecond to a few hundred: resolve that range.
@@ -98,6 +99,26 @@ class ServerMetrics:
             ["operation"],
             registry=r,
         )
+        self.redis_short_circuited = Counter(
+            "basketry_redis_short_circuited",
+            "Store operations answered as failed without calling Redis, because its circuit "
+            "breaker was open after repeated errors (same consequences as redis_errors)",
+            ["operation"],
+            registry=r,
+        )
+        self.redis_circuit_state = Gauge(
+            "basketry_redis_circuit_state",
+            "Circuit breaker of each Redis connection, by store: 0 closed (calls go to "
+            "Redis), 1 half-open (one trial call), 2 open (no calls, answers without Redis)",
+            ["store"],
+            registry=r,
+        )
+        self.redis_circuit_transitions = Counter(
+            "basketry_redis_circuit_transitions",
+            "Circuit breaker state changes, by store and the state entered",
+            ["store", "state"],
+            registry=r,
+        )
         self._created_at: datetime | None = None
         self._lock = Lock()
         self._http_server: WSGIServer | None = None
@@ -127,6 +148,15 @@ class ServerMetrics:
 
     def redis_error(self, operation: str) -> None:
         self.redis_errors.labels(operation=operation).inc()
+
+    def redis_short_circuit(self, operation: str) -> None:
+        self.redis_short_circuited.labels(operation=operation).inc()
+
+    def track_redis_circuit(self, store: str, state: Callable[[], CircuitState]) -> None:
+        self.redis_circuit_state.labels(store=store).set_function(lambda: float(state()))
+
+    def redis_circuit_moved(self, store: str, state: CircuitState) -> None:
+        self.redis_circuit_transitions.labels(store=store, state=state.name.lower()).inc()
 
     def fallback(self, fallback: Fallback) -> None:
         if fallback is not Fallback.NONE:

@@ -1,10 +1,15 @@
 """Choose the shared-state stores (recorded orders, sent campaign picks) from the settings:
-Redis when a URL is set, else in process."""
+Redis when a URL is set, else in process.
+
+Each Redis store has its own connection pool and its own circuit breaker (thresholds:
+basketry.server.circuit's defaults), whose state is the basketry_redis_circuit_state gauge
+labelled by store ("orders", "sent_picks")."""
 
 from __future__ import annotations
 
 import logging
 
+from basketry.server.circuit import CircuitBreaker
 from basketry.server.memory_sent_picks import InMemorySentPicks
 from basketry.server.memory_store import DEFAULT_MAX_ORDER_IDS, InMemoryOrderStore
 from basketry.server.metrics import ServerMetrics
@@ -36,6 +41,8 @@ def create_order_store(settings: ServerSettings, metrics: ServerMetrics) -> Orde
         prefix=settings.redis_prefix,
         address=address,
         on_error=metrics.redis_error,
+        breaker=redis_breaker("orders", address, metrics),
+        on_short_circuit=metrics.redis_short_circuit,
     )
     try:
         held = store.held()
@@ -73,15 +80,28 @@ def create_sent_picks_store(
             on_evict=metrics.sent_picks_evicted.inc,
         )
     log.info("mail rotation over %g days, sent picks in Redis", settings.rotation_days)
+    address = redacted(settings.redis_url)
     return RedisSentPicks(
         redis_client(
             settings.redis_url, password=settings.redis_password, timeout=settings.redis_timeout
         ),
         window,
         prefix=settings.redis_prefix,
-        address=redacted(settings.redis_url),
+        address=address,
         on_error=metrics.redis_error,
+        breaker=redis_breaker("sent_picks", address, metrics),
+        on_short_circuit=metrics.redis_short_circuit,
     )
+
+
+def redis_breaker(store: str, address: str, metrics: ServerMetrics) -> CircuitBreaker:
+    """The breaker of one store's Redis connection, its state and transitions in `metrics`."""
+    breaker = CircuitBreaker(
+        f"Redis {store} store at {address}",
+        on_transition=lambda state: metrics.redis_circuit_moved(store, state),
+    )
+    metrics.track_redis_circuit(store, lambda: breaker.state)
+    return breaker
 
 
 def held_or_nan(store: OrderStore) -> float:

@@ -9,17 +9,20 @@ campaign's memory costs nothing once it stops; items older than the window insid
 key are trimmed on every write and ignored on every read (scores, not TTLs, decide).
 
 A chunk's read is one pipelined round trip (one ZRANGE per customer), and so is its
-write. Every Redis failure is counted (`on_error`) and raised as SentPicksUnavailable.
+write. Every Redis failure is counted (`on_error`) and raised as SentPicksUnavailable; with
+a `breaker` (basketry.server.circuit) a Redis that keeps failing is left alone for a while,
+calls raising SentPicksUnavailable at once, counted by `on_short_circuit`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import redis
 
+from basketry.server.circuit import CircuitBreaker, CircuitOpen
 from basketry.server.sent_picks import SentPicksStore, SentPicksUnavailable
 
 DEFAULT_PREFIX = "basketry:"
@@ -35,7 +38,10 @@ class RedisSentPicks(SentPicksStore):
         address: str = "redis",
         clock: Callable[[], float] = time.time,
         on_error: Callable[[str], None] | None = None,
+        breaker: CircuitBreaker | None = None,
+        on_short_circuit: Callable[[str], None] | None = None,
     ) -> None:
+        """Without a `breaker` every call goes to Redis."""
         if window_seconds < 1:
             raise ValueError(f"window_seconds must be at least 1, got {window_seconds}")
         if not prefix:
@@ -45,7 +51,9 @@ class RedisSentPicks(SentPicksStore):
         self.prefix = prefix
         self.address = address  # for messages only: never holds a password
         self._clock = clock
+        self.breaker = breaker
         self._on_error = on_error
+        self._on_short_circuit = on_short_circuit
 
     def sent(self, campaign: str, customer_ids: Sequence[str]) -> dict[str, frozenset[str]]:
         wanted = list(dict.fromkeys(customer_ids))
@@ -82,8 +90,18 @@ class RedisSentPicks(SentPicksStore):
 
     @contextmanager
     def _calling(self, operation: str) -> Iterator[None]:
+        guard: AbstractContextManager[None] = (
+            nullcontext() if self.breaker is None else self.breaker.guard(redis.RedisError)
+        )
         try:
-            yield
+            with guard:
+                yield
+        except CircuitOpen as exc:
+            if self._on_short_circuit is not None:
+                self._on_short_circuit(operation)
+            raise SentPicksUnavailable(
+                f"sent-picks store {self.address} not asked for {operation}: {exc}"
+            ) from exc
         except redis.RedisError as exc:
             if self._on_error is not None:
                 self._on_error(operation)

@@ -17,7 +17,10 @@ Redis server (or a primary with replicas), not Redis Cluster.
 Limits: `order_ids` grows by every order ever recorded (~70 bytes per 14-character id);
 nothing trims it yet. Every Redis failure is counted (`on_error`) and raised as
 OrderStoreUnavailable; the callers decide what it means (RecordOrders answers UNAVAILABLE,
-Recommend answers from the snapshot alone).
+Recommend answers from the snapshot alone). With a `breaker` (basketry.server.circuit), a
+Redis that keeps failing is left alone for a while: calls raise the same
+OrderStoreUnavailable at once, counted by `on_short_circuit` instead, so a hung Redis does
+not cost every request its timeout.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +36,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from basketry.server.circuit import CircuitBreaker, CircuitOpen
 from basketry.server.orders import (
     OrderStore,
     OrderStoreUnavailable,
@@ -114,13 +118,18 @@ class RedisOrderStore(OrderStore):
         prefix: str = DEFAULT_PREFIX,
         address: str = "redis",
         on_error: Callable[[str], None] | None = None,
+        breaker: CircuitBreaker | None = None,
+        on_short_circuit: Callable[[str], None] | None = None,
     ) -> None:
+        """Without a `breaker` every call goes to Redis."""
         if not prefix:
             raise ValueError("the Redis key prefix must not be empty")
         self.client = client
         self.prefix = prefix
         self.address = address  # for messages only: never holds a password
+        self.breaker = breaker
         self._on_error = on_error
+        self._on_short_circuit = on_short_circuit
         self._ids_key = f"{prefix}order_ids"
         self._customers_key = f"{prefix}customers"
         self._held_key = f"{prefix}held"
@@ -184,8 +193,18 @@ class RedisOrderStore(OrderStore):
 
     @contextmanager
     def _calling(self, operation: str) -> Iterator[None]:
+        guard: AbstractContextManager[None] = (
+            nullcontext() if self.breaker is None else self.breaker.guard(redis.RedisError)
+        )
         try:
-            yield
+            with guard:
+                yield
+        except CircuitOpen as exc:
+            if self._on_short_circuit is not None:
+                self._on_short_circuit(operation)
+            raise OrderStoreUnavailable(
+                f"recorded-order store {self.address} not asked for {operation}: {exc}"
+            ) from exc
         except redis.RedisError as exc:
             if self._on_error is not None:
                 self._on_error(operation)
