@@ -31,6 +31,10 @@ COMMANDS: dict[str, Command] = {
         "score served picks against baselines on held-out orders",
     ),
     "tune": Command("basketry.training.tuning.cli", "choose parameters on a validation split"),
+    "publish": Command(
+        "basketry.training.publish",
+        "point LATEST at a snapshot version (or roll back) and announce it",
+    ),
     "serve": Command("basketry.server.cli", "serve the latest snapshot over gRPC"),
     "recommend": Command("basketry.client.cli", "picks for one customer"),
     "picks": Command(

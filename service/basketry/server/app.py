@@ -1,5 +1,5 @@
-"""Assembles the server (gRPC, health, reflection, metrics, snapshot watcher, recorded-order
-and sent-picks stores) and runs it.
+"""Assembles the server (gRPC, health, reflection, metrics, snapshot watcher and its Redis
+announcement listener, recorded-order and sent-picks stores) and runs it.
 
 `create_server(settings)` builds and binds without starting, so tests can bind port 0;
 `serve(settings)` runs until SIGTERM or SIGINT and then drains gracefully.
@@ -18,15 +18,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
+from basketry.server.announcements import AnnouncementListener
 from basketry.server.holder import ModelHolder
 from basketry.server.interceptors import ErrorInterceptor, MetricsInterceptor
 from basketry.server.metrics import ServerMetrics
 from basketry.server.model import ServingModel
 from basketry.server.order_stores import create_order_store, create_sent_picks_store, held_or_nan
 from basketry.server.orders import OrderStoreUnavailable
+from basketry.server.redis_store import redacted
 from basketry.server.servicer import RecommenderServicer
 from basketry.server.settings import ServerSettings
 from basketry.server.watcher import SnapshotWatcher
+from basketry.snapshot import announce
 from basketry.v1 import recommender_pb2, recommender_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class BasketryServer:
             poll_interval=settings.poll_interval,
             on_swap=self._mark_serving,
         )
+        self.announcements = _announcement_listener(settings, self.watcher, metrics)
 
     @property
     def target(self) -> str:
@@ -76,11 +80,15 @@ class BasketryServer:
                 "metrics on http://%s/metrics", _address(self.settings.host, self.metrics_port)
             )
         self.watcher.start()
+        if self.announcements is not None:
+            self.announcements.start()
         log.info("basketry server listening on %s", self.target)
 
     def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, let in-flight RPCs finish within `grace`, then stop everything."""
         self.health.enter_graceful_shutdown()
+        if self.announcements is not None:
+            self.announcements.stop()
         self.watcher.stop()
         self.grpc_server.stop(self.settings.grace if grace is None else grace).wait()
         self.metrics.stop_http()
@@ -142,6 +150,24 @@ def serve(settings: ServerSettings) -> int:
         stop_requested.wait()
         server.stop()
     return 0
+
+
+def _announcement_listener(
+    settings: ServerSettings, watcher: SnapshotWatcher, metrics: ServerMetrics
+) -> AnnouncementListener | None:
+    """With Redis, new snapshots are announced there; without, polling LATEST alone finds them."""
+    if settings.redis_url is None:
+        log.info("new snapshots found by polling LATEST every %.1fs", settings.poll_interval)
+        return None
+    return AnnouncementListener(
+        announce.connect(
+            settings.redis_url, password=settings.redis_password, timeout=settings.redis_timeout
+        ),
+        prefix=settings.redis_prefix,
+        address=redacted(settings.redis_url),
+        on_version=watcher.announced,
+        registry=metrics.registry,
+    )
 
 
 def _register_services(server: BasketryServer) -> None:

@@ -36,7 +36,8 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         "--poll-interval",
         type=float,
         default=DEFAULTS.poll_interval,
-        help="seconds between checks for a new snapshot (default %(default)s)",
+        help="seconds between checks of LATEST for a new snapshot; with --redis-url an "
+        "announcement also triggers a check at once (default %(default)s)",
     )
     parser.add_argument(
         "--workers",
@@ -60,7 +61,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("BASKETRY_REDIS_URL"),
-        help="keep recorded orders in Redis, shared by replicas and kept across restarts: "
+        help="keep recorded orders in Redis, shared by replicas and kept across restarts, and "
+        "listen there for snapshot announcements (`basketry publish`, `basketry train "
+        "--redis-url`) to load a new snapshot at once rather than at the next poll: "
         "redis://[user[:password]@]host:port/db or rediss:// for TLS; the password may "
         "instead be in BASKETRY_REDIS_PASSWORD (default: env BASKETRY_REDIS_URL; unset = "
         "in this process)",

@@ -16,7 +16,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 50051  # 0 = any free port (tests)
     metrics_port: int | None = 9464  # None = no /metrics endpoint; 0 = any free port
-    poll_interval: float = 2.0  # seconds between LATEST checks
+    poll_interval: float = 2.0  # seconds between LATEST checks (announcements check at once)
     workers: int = 8  # gRPC handler threads
     grace: float = 10.0  # seconds in-flight RPCs get on shutdown
     # A 10,000-id batch or look-alike seed is ~2.6 MB; 16 MiB leaves room, and stays explicit.
@@ -24,8 +24,9 @@ class ServerSettings:
     # Recorded orders held in process between trainings (basketry.server.memory_store).
     max_recorded_orders: int = 50_000
     # Recorded orders in Redis (shared by replicas, kept across restarts) instead of in
-    # process: redis:// or rediss:// (TLS), ACL user and password in the URL or in
-    # redis_password. Neither is shown in repr: settings may end up in a log.
+    # process, and snapshot announcements subscribed to there: redis:// or rediss:// (TLS),
+    # ACL user and password in the URL or in redis_password. Neither is shown in repr:
+    # settings may end up in a log.
     redis_url: str | None = field(default=None, repr=False)
     redis_password: str | None = field(default=None, repr=False)
     redis_prefix: str = "basketry:"

@@ -2,6 +2,8 @@
 
 A version that fails to load is refused once: it is logged and counted, the old model
 keeps serving, and it is not tried again unless LATEST moves to another version.
+`announced(version)` (a Redis announcement) makes the watcher check LATEST at once instead
+of at the next poll; what it loads still comes only from LATEST in the snapshot directory.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class SnapshotWatcher:
         self._refused_version: str | None = None
         self._last_latest_error: str | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._announced: str | None = None
         self._thread = threading.Thread(target=self._run, name="snapshot-watcher", daemon=True)
 
     def poll_once(self) -> bool:
@@ -56,11 +60,17 @@ class SnapshotWatcher:
             return False
         return self._load(version, serving)
 
+    def announced(self, version: str) -> None:
+        """A new version was announced: check LATEST now (called from another thread)."""
+        self._announced = version
+        self._wake.set()
+
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
 
@@ -101,9 +111,28 @@ class SnapshotWatcher:
         log.warning("snapshot %s will not be retried until LATEST changes; %s", version, still)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_interval):
+        while True:
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            announced, self._announced = self._announced, None
             try:
                 self.poll_once()
+                if announced is not None:
+                    self._check_announced(announced)
             except Exception:
                 # The watcher must outlive any one bad poll; the traceback goes to the log.
                 log.exception("snapshot poll failed; polling again in %.1fs", self.poll_interval)
+
+    def _check_announced(self, version: str) -> None:
+        serving = self.holder.loaded()
+        if serving is not None and serving.version != version:
+            # Shared storage may show LATEST late, or the announcement is stale (a rollback
+            # since): LATEST decides, and the next poll looks again.
+            log.info(
+                "snapshot %s was announced but LATEST in %s names %s; following LATEST",
+                version,
+                self.snapshot_dir,
+                serving.version,
+            )

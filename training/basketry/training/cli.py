@@ -24,6 +24,7 @@ from basketry.training.columns import (
 from basketry.training.config import TrainingConfig
 from basketry.training.errors import TrainingInputError
 from basketry.training.pipeline import train
+from basketry.training.publish import add_announce_arguments, announce_version
 from basketry.training.summary import summary_table
 from basketry.training.tuning.parameters import (
     DEFAULTS,
@@ -57,6 +58,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
     add_input_arguments(parser)
     add_model_arguments(parser)
     add_output_arguments(parser, snapshot_dir_help="where snapshot versions are published")
+    add_announce_arguments(parser)
     return _run
 
 
@@ -209,6 +211,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"basketry train: error: {one_line(exc)}", file=sys.stderr)
         return 1
     print(report.version_dir if config.quiet else summary_table(report))
+    # The snapshot is published either way; a failed announcement only delays servers to
+    # their next poll, so it is logged, not an error of the training run.
+    announce_version(args, report.version_dir.name)
     return 0
 
 
