@@ -77,8 +77,8 @@ def measure(target: str, customers: list[str], calls: int, batch_size: int) -> F
         answered = 0
         for offset in range(0, len(customers), batch_size):
             chunk = customers[offset : offset + batch_size]
-            request = pb.RecommendBatchRequest(customer_ids=chunk, limit=10)
-            answered += sum(1 for _ in stub.RecommendBatch(request, timeout=120))
+            batch = pb.RecommendBatchRequest(customer_ids=chunk, limit=10)
+            answered += sum(1 for _ in stub.RecommendBatch(batch, timeout=120))
         batch_seconds = time.perf_counter() - start
     latencies.sort()
     return Figures(

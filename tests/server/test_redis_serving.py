@@ -168,7 +168,11 @@ def test_redis_dying_under_traffic_fails_no_recommend(
 def test_a_hung_redis_opens_the_circuit_so_recommend_stops_waiting_for_it(
     snapshot_dir: Path, redis_server: RedisServer
 ) -> None:
-    with running_server(snapshot_dir, redis_url=redis_server.url, workers=4) as running:
+    # The same Recommend over and over: without cache_ttl=0 the answer cache would serve it
+    # and no call would reach the order store to act as the breaker's trial.
+    with running_server(
+        snapshot_dir, redis_url=redis_server.url, workers=4, cache_ttl=0
+    ) as running:
         record(running.target, an_order("r-5", "shopper-r", "i000", "i010"))
         with Traffic(running.target).running() as traffic:
             with frozen(redis_server):

@@ -36,6 +36,9 @@ COMMANDS: dict[str, Command] = {
         "point LATEST at a snapshot version (or roll back) and announce it",
     ),
     "serve": Command("basketry.server.cli", "serve the latest snapshot over gRPC"),
+    "export-orders": Command(
+        "basketry.server.export", "write the orders recorded in Redis to an order file"
+    ),
     "recommend": Command("basketry.client.cli", "picks for one customer"),
     "picks": Command(
         "basketry.client.cli", "picks for many customers to CSV/JSONL (mail campaigns)"

@@ -1,5 +1,5 @@
 """Assembles the server (gRPC, health, reflection, metrics, snapshot watcher and its Redis
-announcement listener, recorded-order and sent-picks stores) and runs it.
+announcement listener, recorded-order and sent-picks stores, answer cache) and runs it.
 
 `create_server(settings)` builds and binds without starting, so tests can bind port 0;
 `serve(settings)` runs until SIGTERM or SIGINT and then drains gracefully.
@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
 from basketry.server.announcements import AnnouncementListener
+from basketry.server.answer_caches import create_answer_cache
 from basketry.server.holder import ModelHolder
 from basketry.server.interceptors import ErrorInterceptor, MetricsInterceptor
 from basketry.server.metrics import ServerMetrics
@@ -52,6 +53,7 @@ class BasketryServer:
         self.orders = create_order_store(settings, metrics)
         metrics.track_recorded_orders_held(lambda: held_or_nan(self.orders))
         self.sent_picks = create_sent_picks_store(settings, metrics)
+        self.answer_cache = create_answer_cache(settings, metrics)
         self.health = health.HealthServicer(experimental_non_blocking=True)
         self.watcher = SnapshotWatcher(
             settings.snapshot_dir,
@@ -172,7 +174,9 @@ def _announcement_listener(
 
 def _register_services(server: BasketryServer) -> None:
     recommender_pb2_grpc.add_RecommenderServiceServicer_to_server(
-        RecommenderServicer(server.holder, server.metrics, server.orders, server.sent_picks),
+        RecommenderServicer(
+            server.holder, server.metrics, server.orders, server.sent_picks, server.answer_cache
+        ),
         server.grpc_server,
     )
     health_pb2_grpc.add_HealthServicer_to_server(server.health, server.grpc_server)

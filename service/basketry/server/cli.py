@@ -93,6 +93,21 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         help="without Redis, (campaign, customer) pairs whose sent picks are held in memory; "
         "beyond it the oldest are forgotten, logged and counted (default %(default)s)",
     )
+    parser.add_argument(
+        "--cache-ttl",
+        type=float,
+        default=DEFAULTS.cache_ttl,
+        help="seconds a Recommend answer is cached (in Redis with --redis-url, else in this "
+        "process); a customer's answers are dropped when an order of theirs is recorded, all "
+        "of them when a new snapshot is served; 0 disables (default %(default)s)",
+    )
+    parser.add_argument(
+        "--cache-max-entries",
+        type=int,
+        default=DEFAULTS.cache_max_entries,
+        help="without Redis, Recommend answers cached in memory; beyond it the least recently "
+        "used go (default %(default)s)",
+    )
     return _run
 
 
@@ -113,6 +128,8 @@ def _run(args: argparse.Namespace) -> int:
             redis_timeout=args.redis_timeout,
             rotation_days=args.rotation_days,
             max_rotation_customers=args.max_rotation_customers,
+            cache_ttl=args.cache_ttl,
+            cache_max_entries=args.cache_max_entries,
         )
         return serve(settings)
     except (ValueError, OSError) as exc:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from basketry.server.orders import OrderStore, RecordedOrder, RecordOutcome
 
@@ -104,6 +104,14 @@ class InMemoryOrderStore(OrderStore):
 
     def held(self) -> int:
         return len(self._orders)
+
+    def export(self, since_ts: int | None = None) -> Iterator[RecordedOrder]:
+        # A copy under the lock (orders are immutable): recording can go on while it is read.
+        with self._lock:
+            held = list(self._orders.values())
+        if since_ts is not None:
+            held = [order for order in held if order.timestamp > since_ts]
+        return iter(sorted(held, key=lambda o: (o.timestamp, o.order_id)))
 
     def _remember_id(self, order_id: str) -> int:
         """Remember the id, forgetting the oldest beyond the cap; returns orders evicted (0/1)."""

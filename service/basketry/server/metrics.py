@@ -13,6 +13,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
+from basketry.server.answer_cache import CacheResult
 from basketry.server.circuit import CircuitState
 from basketry.server.domain import Fallback
 
@@ -119,6 +120,13 @@ class ServerMetrics:
             ["store", "state"],
             registry=r,
         )
+        self.cache_requests = Counter(
+            "basketry_cache_requests",
+            "Recommend calls by answer-cache result: hit, miss (computed and stored), error "
+            "(the cache failed; computed without it), bypass (its circuit breaker is open)",
+            ["result"],
+            registry=r,
+        )
         self._created_at: datetime | None = None
         self._lock = Lock()
         self._http_server: WSGIServer | None = None
@@ -157,6 +165,9 @@ class ServerMetrics:
 
     def redis_circuit_moved(self, store: str, state: CircuitState) -> None:
         self.redis_circuit_transitions.labels(store=store, state=state.name.lower()).inc()
+
+    def cache_result(self, result: CacheResult) -> None:
+        self.cache_requests.labels(result=result.value).inc()
 
     def fallback(self, fallback: Fallback) -> None:
         if fallback is not Fallback.NONE:

@@ -9,12 +9,13 @@ Expiry: an order timestamped at or before a snapshot's `input.last_order_ts` is 
 in that snapshot's training data (the training export holds every order up to its newest
 one). Serving ignores such orders (history.recorded_since), and when a snapshot is swapped
 in the store drops them (`expire_through`), keeping their ids so a client's retry of an
-old order stays a duplicate instead of counting twice.
+old order stays a duplicate instead of counting twice. Until then `export` hands the held
+orders to the next training run (`basketry export-orders`), so none is lost between the two.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,4 +68,10 @@ class OrderStore(Protocol):
 
     def held(self) -> int:
         """Orders held now."""
+        ...
+
+    def export(self, since_ts: int | None = None) -> Iterator[RecordedOrder]:
+        """Every held order (only those timestamped after `since_ts` when given), each once,
+        for the next training run (basketry.server.export). Read a little at a time: orders
+        recorded or expired meanwhile may or may not be included."""
         ...

@@ -14,6 +14,9 @@ nor keep an id without its order, and concurrent callers recording the same id s
 one acceptance. The scripts name keys built from the prefix inside Lua, so this needs one
 Redis server (or a primary with replicas), not Redis Cluster.
 
+`export` reads every held order in batches of customers (ZSCAN, one pipelined read per
+batch) for `basketry export-orders`.
+
 Limits: `order_ids` grows by every order ever recorded (~70 bytes per 14-character id);
 nothing trims it yet. Every Redis failure is counted (`on_error`) and raised as
 OrderStoreUnavailable; the callers decide what it means (RecordOrders answers UNAVAILABLE,
@@ -50,6 +53,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "basketry:"
 # Customers whose orders one expiry script handles: bounds how long Redis is busy at a time.
 EXPIRY_BATCH = 500
+# Customers whose orders one export round trip reads: bounds each reply, never blocks Redis.
+EXPORT_BATCH = 500
 
 _RECORD = """
 local accepted = 0
@@ -190,6 +195,35 @@ class RedisOrderStore(OrderStore):
         with self._calling("held"):
             value = self.client.get(self._held_key)
         return int(value) if value is not None else 0
+
+    def export(
+        self, since_ts: int | None = None, *, batch_size: int = EXPORT_BATCH
+    ) -> Iterator[RecordedOrder]:
+        """Walks `customers` with ZSCAN (never KEYS: Redis stays responsive) and reads each
+        batch's orders in one pipelined round trip. ZSCAN may return a customer twice; a
+        customer is read once."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        low = "-inf" if since_ts is None else f"({since_ts}"
+        seen: set[str] = set()
+        cursor = 0
+        while True:
+            with self._calling("export"):
+                cursor, scanned = self.client.zscan(
+                    self._customers_key, cursor=cursor, count=batch_size
+                )
+                # Members are str (decode_responses); the stubs type them loosely.
+                members = (str(customer) for customer, _ in scanned)
+                customers = [c for c in dict.fromkeys(members) if c not in seen]
+                pipeline = self.client.pipeline(transaction=False)
+                for customer_id in customers:
+                    pipeline.zrangebyscore(self._orders_prefix + customer_id, low, "+inf")
+                replies: list[list[str]] = pipeline.execute() if customers else []
+            seen.update(customers)
+            for encoded in replies:
+                yield from (_decode(entry) for entry in encoded)
+            if cursor == 0:
+                return
 
     @contextmanager
     def _calling(self, operation: str) -> Iterator[None]:

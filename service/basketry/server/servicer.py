@@ -15,9 +15,17 @@ from contextlib import closing
 import grpc
 
 from basketry.server import requests
+from basketry.server.answer_cache import ReadThroughCache, answer_key
 from basketry.server.batch import recommend_batch
 from basketry.server.bundle import bundle
-from basketry.server.domain import BundlePick, Fallback, Pick, Reason, ScoredIndex
+from basketry.server.domain import (
+    BundlePick,
+    Fallback,
+    Pick,
+    Reason,
+    RecommendQuery,
+    ScoredIndex,
+)
 from basketry.server.filters import allowed_items
 from basketry.server.holder import ModelHolder
 from basketry.server.metrics import ServerMetrics
@@ -27,6 +35,7 @@ from basketry.server.recommend import recommend
 from basketry.server.rotation import CampaignRotation
 from basketry.server.sent_picks import SentPicksStore
 from basketry.server.similarity import lookalike, similar_customers, similar_items
+from basketry.server.watched_orders import WatchedOrders
 from basketry.v1 import recommender_pb2 as pb
 from basketry.v1 import recommender_pb2_grpc as pb_grpc
 
@@ -45,6 +54,7 @@ FALLBACKS = {
     Fallback.EMPTY_AFTER_FILTERS: pb.FALLBACK_EMPTY_AFTER_FILTERS,
     Fallback.UNKNOWN_ITEM: pb.FALLBACK_UNKNOWN_ITEM,
 }
+FALLBACK_OF = {value: fallback for fallback, value in FALLBACKS.items()}
 
 
 class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
@@ -54,19 +64,40 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         metrics: ServerMetrics,
         orders: OrderStore,
         sent_picks: SentPicksStore | None = None,
+        answer_cache: ReadThroughCache | None = None,
     ) -> None:
         self.holder = holder
         self.metrics = metrics
         self.orders = orders
         self.sent_picks = sent_picks  # None: mail rotation off
+        self.answer_cache = answer_cache  # None: every Recommend is computed
 
     def Recommend(
         self, request: pb.RecommendRequest, context: grpc.ServicerContext
     ) -> pb.RecommendResponse:
         query = requests.recommend_query(request)
         model = self.holder.current()
-        answer = recommend(model, query, allowed_items(model, query.item_filter), self.orders)
-        self._count("Recommend", len(answer.picks), answer.fallback)
+        if self.answer_cache is None:
+            response = self._recommend(model, query)
+        else:
+            cached = self.answer_cache.answer(
+                answer_key(model.version, query), lambda: self._cacheable(model, query)
+            )
+            response = pb.RecommendResponse.FromString(cached)
+        self._count("Recommend", len(response.items), FALLBACK_OF[response.fallback])
+        return response
+
+    def _cacheable(self, model: ServingModel, query: RecommendQuery) -> tuple[bytes, bool]:
+        """The answer, and False if it ignores recorded orders because their store is down."""
+        orders = WatchedOrders(self.orders)
+        response = self._recommend(model, query, orders)
+        return response.SerializeToString(), not orders.failed
+
+    def _recommend(
+        self, model: ServingModel, query: RecommendQuery, orders: OrderStore | None = None
+    ) -> pb.RecommendResponse:
+        store = self.orders if orders is None else orders
+        answer = recommend(model, query, allowed_items(model, query.item_filter), store)
         return pb.RecommendResponse(
             items=_scored_items(model, answer.picks),
             model_version=model.version,
@@ -162,6 +193,9 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         orders = requests.recorded_orders(request, now=int(time.time()))
         outcome = self.orders.record(orders)
         self.metrics.orders_recorded(outcome.accepted, outcome.duplicates)
+        if self.answer_cache is not None and outcome.accepted:
+            # After the store took them, so an answer computed from here on sees them.
+            self.answer_cache.customers_ordered(order.customer_id for order in orders)
         serving = self.holder.loaded()
         if serving is not None:
             covered = sum(order.timestamp <= serving.reference_ts for order in orders)

@@ -36,6 +36,10 @@ class ServerSettings:
     # without Redis (basketry.server.memory_sent_picks).
     rotation_days: float = 14.0
     max_rotation_customers: int = 100_000
+    # Recommend answers cached for this many seconds (0 disables), in Redis when redis_url is
+    # set, else in process, at most cache_max_entries of them (basketry.server.answer_cache).
+    cache_ttl: float = 60.0
+    cache_max_entries: int = 10_000
 
     def __post_init__(self) -> None:
         problems = []
@@ -81,6 +85,12 @@ class ServerSettings:
             problems.append(
                 f"max_rotation_customers must be at least 1, got {self.max_rotation_customers}"
             )
+        if not (math.isfinite(self.cache_ttl) and self.cache_ttl >= 0):
+            problems.append(
+                f"cache_ttl must be a non-negative number of seconds, got {self.cache_ttl}"
+            )
+        if self.cache_max_entries < 1:
+            problems.append(f"cache_max_entries must be at least 1, got {self.cache_max_entries}")
         if problems:
             raise ValueError("invalid server settings: " + "; ".join(problems))
 
