@@ -159,6 +159,9 @@ def measure(
 def serve_command(snapshot_dir: Path, port: int, redis_url: str | None) -> list[str]:
     command = [sys.executable, "-m", "basketry.cli.main", "serve"]
     command += ["--snapshot-dir", str(snapshot_dir), "--port", str(port), "--metrics-port", "0"]
+    # The answer cache off: repeated calls would otherwise measure cache hits, not Redis's
+    # cost on the recorded-orders path.
+    command += ["--cache-ttl", "0"]
     return command + (["--redis-url", redis_url] if redis_url else [])
 
 
