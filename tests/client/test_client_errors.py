@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -124,9 +125,38 @@ def test_similar_customers_of_an_unknown_customer_is_not_found(server: RunningSe
         client.similar_customers("ghost")
 
 
-def test_a_passed_deadline_raises_deadline_exceeded(server: RunningServer) -> None:
-    with BasketryClient(server.target) as client, pytest.raises(DeadlineExceeded):
-        client.lookalike(seed_item_ids=["i000"], timeout=1e-6)
+def test_a_passed_deadline_raises_deadline_exceeded() -> None:
+    # A server that answers after the deadline (a 1 us deadline against a real server was
+    # flaky: a fast enough answer can beat it).
+    release = threading.Event()
+
+    def slow_model_info(
+        request: pb.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> pb.GetModelInfoResponse:
+        release.wait(timeout=5)
+        return pb.GetModelInfoResponse(model_version="v1")
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        slow_model_info,
+        request_deserializer=pb.GetModelInfoRequest.FromString,
+        response_serializer=pb.GetModelInfoResponse.SerializeToString,
+    )
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    grpc_server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "basketry.v1.RecommenderService", {"GetModelInfo": handler}
+            ),
+        )
+    )
+    port = grpc_server.add_insecure_port("127.0.0.1:0")
+    grpc_server.start()
+    try:
+        with BasketryClient(f"127.0.0.1:{port}") as client, pytest.raises(DeadlineExceeded):
+            client.model_info(timeout=0.2)
+    finally:
+        release.set()
+        grpc_server.stop(grace=None)
 
 
 def test_client_side_mistakes_are_caught_before_sending(server: RunningServer) -> None:
