@@ -47,7 +47,9 @@ COMMANDS: dict[str, Command] = {
     "similar-items": Command("basketry.client.cli", "items most like an item"),
     "similar-customers": Command("basketry.client.cli", "customers most like a customer"),
     "lookalike": Command("basketry.client.cli", "customers most like a seed audience"),
-    "record": Command("basketry.client.cli", "record orders from an order file"),
+    "record": Command(
+        "basketry.training.record", "send the orders in order files to a server (backfills)"
+    ),
     "model-info": Command("basketry.client.cli", "what the server is serving"),
 }
 

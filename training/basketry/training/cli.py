@@ -187,7 +187,7 @@ def config_from_args(args: argparse.Namespace, *, snapshot_dir: Path) -> Trainin
     }
     config = replace(
         base_config(tuple(args.orders), snapshot_dir, threads=args.threads),
-        input_format=_input_format(args),
+        input_format=input_format_from_args(args),
         preset=args.preset,
         catalog=args.catalog,
         cancellation_prefix=args.cancellation_prefix,
@@ -223,7 +223,8 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _input_format(args: argparse.Namespace) -> InputFormat:
+def input_format_from_args(args: argparse.Namespace) -> InputFormat:
+    """The input format the --preset, --columns, --*-col and cleaning flags describe."""
     fmt = preset(args.preset)
     if args.columns is not None:
         fmt = fmt.with_columns(read_mapping_file(args.columns))

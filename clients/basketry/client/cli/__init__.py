@@ -1,5 +1,6 @@
 """The client commands of `basketry`: recommend, picks, bundle, similar-items,
-similar-customers, lookalike, record and model-info.
+similar-customers, lookalike and model-info (`basketry record` reads order files as
+training does, so it lives in basketry.training.record).
 
 `basketry.cli.main` calls `configure(name, parser)` for the chosen command; the returned
 handler runs it and returns the exit code: 0 done, 1 a server or input error (one line on
@@ -14,7 +15,6 @@ from collections.abc import Callable
 from basketry.client.cli import queries
 from basketry.client.cli.common import Handler, guarded
 from basketry.client.cli.picks import configure_picks
-from basketry.client.cli.record import configure_record
 
 _CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], Handler]] = {
     "recommend": queries.configure_recommend,
@@ -23,7 +23,6 @@ _CONFIGURE: dict[str, Callable[[argparse.ArgumentParser], Handler]] = {
     "similar-items": queries.configure_similar_items,
     "similar-customers": queries.configure_similar_customers,
     "lookalike": queries.configure_lookalike,
-    "record": configure_record,
     "model-info": queries.configure_model_info,
 }
 

@@ -1,4 +1,4 @@
-"""`basketry picks` (CSV / JSONL files, bad input, atomic output) and `basketry record`."""
+"""`basketry picks`: CSV / JSONL files, bad input, atomic output."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from support.servers import RunningServer
 
 from basketry.cli.main import main
-from basketry.client import BasketryClient, Strategy
+from basketry.client import BasketryClient
 from basketry.v1 import recommender_pb2 as pb
 
 Capture = pytest.CaptureFixture[str]
@@ -199,36 +199,3 @@ def test_picks_needs_a_known_format(customers_file: Path, tmp_path: Path) -> Non
     with pytest.raises(SystemExit) as caught:
         main(["picks", "--customers", str(customers_file), "--out", str(tmp_path / "p.txt")])
     assert caught.value.code == 2
-
-
-def test_record_reads_the_order_file_and_reports_the_servers_answer(
-    server: RunningServer, tmp_path: Path, capsys: Capture
-) -> None:
-    orders = tmp_path / "orders.csv"
-    # Timestamps after the snapshot's newest order (2023-11-14T22:13:20Z), so they count.
-    orders.write_text(
-        "order_id,customer_id,item_id,quantity,timestamp,price\n"
-        "o1,newcomer,i001,2,2023-11-20T10:00:00Z,3.5\no1,newcomer,i002,1,2023-11-20T10:00:00Z,\n"
-        "o2,newcomer,i004,1,1700600000,\n",
-        encoding="utf-8",
-    )
-    argv = ("record", "--target", server.target, "--orders", str(orders))
-    code, stdout, stderr = run(capsys, *argv)
-    assert (code, stdout) == (0, "recorded 2 orders; 0 were already recorded\n")
-    assert "read 2 orders (3 lines)" in stderr
-    code, stdout, _ = run(capsys, *argv, "--json")
-    assert code == 0
-    assert json.loads(stdout) == {"orders": 2, "accepted": 0, "duplicates": 2}
-    with BasketryClient(server.target) as client:
-        picks = client.recommend("newcomer", strategy=Strategy.BUY_AGAIN)
-    assert {"i001", "i002", "i004"} <= {item.item_id for item in picks.items}
-
-
-def test_record_bad_order_file_names_the_line(tmp_path: Path, capsys: Capture) -> None:
-    orders = tmp_path / "orders.csv"
-    orders.write_text(
-        "order_id,customer_id,item_id,quantity,timestamp\no1,c1,i1,-2,\n", encoding="utf-8"
-    )
-    code, _, stderr = run(capsys, "record", "--orders", str(orders))
-    assert code == 1
-    assert "line 2: quantity must be > 0" in stderr
