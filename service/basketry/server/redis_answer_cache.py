@@ -19,15 +19,16 @@ calls raise at once, counted by `on_short_circuit`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from basketry.server.answer_cache import AnswerCache, AnswerCacheUnavailable, AnswerKey, Lookup
-from basketry.server.circuit import CircuitBreaker, CircuitOpen
+from basketry.server.circuit import CircuitBreaker
+from basketry.server.redis_calls import redis_call
 
 # KEYS: the generation key. ARGV: answer key up to the generation, then ':' + digest.
 _LOOKUP = """
@@ -111,23 +112,12 @@ class RedisAnswerCache(AnswerCache):
     def _answer_key_head(self, key: AnswerKey) -> str:
         return f"{self.prefix}answers:{key.version}:{key.customer_id}:"
 
-    @contextmanager
-    def _calling(self, operation: str) -> Iterator[None]:
-        guard: AbstractContextManager[None] = (
-            nullcontext() if self.breaker is None else self.breaker.guard(redis.RedisError)
+    def _calling(self, operation: str) -> AbstractContextManager[None]:
+        return redis_call(
+            operation,
+            store=f"answer cache {self.address}",
+            breaker=self.breaker,
+            on_short_circuit=self._on_short_circuit,
+            on_error=self._on_error,
+            error=lambda message, refused: AnswerCacheUnavailable(message, bypassed=refused),
         )
-        try:
-            with guard:
-                yield
-        except CircuitOpen as exc:
-            if self._on_short_circuit is not None:
-                self._on_short_circuit(operation)
-            raise AnswerCacheUnavailable(
-                f"answer cache {self.address} not asked for {operation}: {exc}", bypassed=True
-            ) from exc
-        except redis.RedisError as exc:
-            if self._on_error is not None:
-                self._on_error(operation)
-            raise AnswerCacheUnavailable(
-                f"answer cache {self.address} failed during {operation}: {exc}"
-            ) from exc

@@ -17,12 +17,13 @@ calls raising SentPicksUnavailable at once, counted by `on_short_circuit`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 
 import redis
 
-from basketry.server.circuit import CircuitBreaker, CircuitOpen
+from basketry.server.circuit import CircuitBreaker
+from basketry.server.redis_calls import redis_call
 from basketry.server.sent_picks import SentPicksStore, SentPicksUnavailable
 
 DEFAULT_PREFIX = "basketry:"
@@ -88,23 +89,12 @@ class RedisSentPicks(SentPicksStore):
     def _key(self, campaign: str, customer_id: str) -> str:
         return f"{self.prefix}sent:{len(campaign.encode('utf-8'))}:{campaign}:{customer_id}"
 
-    @contextmanager
-    def _calling(self, operation: str) -> Iterator[None]:
-        guard: AbstractContextManager[None] = (
-            nullcontext() if self.breaker is None else self.breaker.guard(redis.RedisError)
+    def _calling(self, operation: str) -> AbstractContextManager[None]:
+        return redis_call(
+            operation,
+            store=f"sent-picks store {self.address}",
+            breaker=self.breaker,
+            on_short_circuit=self._on_short_circuit,
+            on_error=self._on_error,
+            error=lambda message, _refused: SentPicksUnavailable(message),
         )
-        try:
-            with guard:
-                yield
-        except CircuitOpen as exc:
-            if self._on_short_circuit is not None:
-                self._on_short_circuit(operation)
-            raise SentPicksUnavailable(
-                f"sent-picks store {self.address} not asked for {operation}: {exc}"
-            ) from exc
-        except redis.RedisError as exc:
-            if self._on_error is not None:
-                self._on_error(operation)
-            raise SentPicksUnavailable(
-                f"sent-picks store {self.address} failed during {operation}: {exc}"
-            ) from exc

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,7 +39,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from basketry.server.circuit import CircuitBreaker, CircuitOpen
+from basketry.server.circuit import CircuitBreaker
 from basketry.server.orders import (
     OrderStore,
     OrderStoreUnavailable,
@@ -47,6 +47,7 @@ from basketry.server.orders import (
     RecordedOrder,
     RecordOutcome,
 )
+from basketry.server.redis_calls import redis_call
 
 log = logging.getLogger(__name__)
 
@@ -225,26 +226,15 @@ class RedisOrderStore(OrderStore):
             if cursor == 0:
                 return
 
-    @contextmanager
-    def _calling(self, operation: str) -> Iterator[None]:
-        guard: AbstractContextManager[None] = (
-            nullcontext() if self.breaker is None else self.breaker.guard(redis.RedisError)
+    def _calling(self, operation: str) -> AbstractContextManager[None]:
+        return redis_call(
+            operation,
+            store=f"recorded-order store {self.address}",
+            breaker=self.breaker,
+            on_short_circuit=self._on_short_circuit,
+            on_error=self._on_error,
+            error=lambda message, _refused: OrderStoreUnavailable(message),
         )
-        try:
-            with guard:
-                yield
-        except CircuitOpen as exc:
-            if self._on_short_circuit is not None:
-                self._on_short_circuit(operation)
-            raise OrderStoreUnavailable(
-                f"recorded-order store {self.address} not asked for {operation}: {exc}"
-            ) from exc
-        except redis.RedisError as exc:
-            if self._on_error is not None:
-                self._on_error(operation)
-            raise OrderStoreUnavailable(
-                f"recorded-order store {self.address} failed during {operation}: {exc}"
-            ) from exc
 
 
 def _encode(order: RecordedOrder) -> str:
