@@ -10,8 +10,9 @@ from support.redis_server import RedisServer
 from basketry.server.circuit import CircuitBreaker, CircuitState
 from basketry.server.orders import OrderStoreUnavailable, RecordedLine, RecordedOrder
 from basketry.server.redis_sent_picks import RedisSentPicks
-from basketry.server.redis_store import RedisOrderStore, redis_client
+from basketry.server.redis_store import RedisOrderStore
 from basketry.server.sent_picks import SentPicksUnavailable
+from basketry.snapshot.redis_connection import redis_client
 
 COOL_DOWN = 5.0
 

@@ -16,7 +16,8 @@ from support.redis_server import RedisServer
 
 from basketry.server.memory_store import InMemoryOrderStore
 from basketry.server.orders import OrderStore, RecordedLine, RecordedOrder, RecordOutcome
-from basketry.server.redis_store import RedisOrderStore, redis_client
+from basketry.server.redis_store import RedisOrderStore
+from basketry.snapshot.redis_connection import redis_client
 
 LINE = (RecordedLine("a", 1.0),)
 

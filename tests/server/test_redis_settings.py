@@ -11,9 +11,10 @@ import pytest
 from support.redis_server import RedisServer, require_redis_server
 
 from basketry.server.orders import OrderStoreUnavailable, RecordedLine, RecordedOrder
-from basketry.server.redis_store import RedisOrderStore, redacted, redis_client
+from basketry.server.redis_store import RedisOrderStore, redacted
 from basketry.server.settings import ServerSettings
 from basketry.server.throttled_log import ThrottledWarning
+from basketry.snapshot.redis_connection import redis_client
 
 SECRET = "s3cret-pass"
 

@@ -15,10 +15,10 @@ from basketry.server.filters import allowed_items
 from basketry.server.memory_sent_picks import InMemorySentPicks
 from basketry.server.model import ServingModel
 from basketry.server.redis_sent_picks import RedisSentPicks
-from basketry.server.redis_store import redis_client
 from basketry.server.rotation import CampaignRotation
 from basketry.server.sent_picks import SentPicksStore, SentPicksUnavailable
 from basketry.server.settings import ServerSettings
+from basketry.snapshot.redis_connection import redis_client
 
 WINDOW = 1_000
 

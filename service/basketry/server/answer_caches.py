@@ -10,9 +10,10 @@ from basketry.server.answer_cache import ReadThroughCache
 from basketry.server.memory_answer_cache import InMemoryAnswerCache
 from basketry.server.metrics import ServerMetrics
 from basketry.server.order_stores import redis_breaker
-from basketry.server.redis_answer_cache import RedisAnswerCache, answer_cache_client
+from basketry.server.redis_answer_cache import RedisAnswerCache
 from basketry.server.redis_store import redacted
 from basketry.server.settings import ServerSettings
+from basketry.snapshot.redis_connection import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,12 @@ def create_answer_cache(
     address = redacted(settings.redis_url)
     log.info("Recommend answers cached in Redis at %s for %gs", address, settings.cache_ttl)
     shared = RedisAnswerCache(
-        answer_cache_client(
-            settings.redis_url, password=settings.redis_password, timeout=settings.redis_timeout
+        # Answers stay bytes: they are serialized protobuf.
+        redis_client(
+            settings.redis_url,
+            password=settings.redis_password,
+            timeout=settings.redis_timeout,
+            decode_responses=False,
         ),
         settings.cache_ttl,
         prefix=settings.redis_prefix,

@@ -30,7 +30,7 @@ from basketry.server.redis_store import redacted
 from basketry.server.servicer import RecommenderServicer
 from basketry.server.settings import ServerSettings
 from basketry.server.watcher import SnapshotWatcher
-from basketry.snapshot import announce
+from basketry.snapshot.redis_connection import redis_client
 from basketry.v1 import recommender_pb2, recommender_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -162,8 +162,12 @@ def _announcement_listener(
         log.info("new snapshots found by polling LATEST every %.1fs", settings.poll_interval)
         return None
     return AnnouncementListener(
-        announce.connect(
-            settings.redis_url, password=settings.redis_password, timeout=settings.redis_timeout
+        # No retries of its own: the listener's loop reconnects and catches up.
+        redis_client(
+            settings.redis_url,
+            password=settings.redis_password,
+            timeout=settings.redis_timeout,
+            retries=0,
         ),
         prefix=settings.redis_prefix,
         address=redacted(settings.redis_url),

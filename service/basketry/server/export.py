@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from basketry.server.orders import OrderStoreUnavailable, RecordedOrder
-from basketry.server.redis_store import DEFAULT_PREFIX, RedisOrderStore, redacted, redis_client
+from basketry.server.redis_store import DEFAULT_PREFIX, RedisOrderStore, redacted
+from basketry.snapshot.redis_connection import redis_client
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from basketry.server.memory_store import DEFAULT_MAX_ORDER_IDS, InMemoryOrderSto
 from basketry.server.metrics import ServerMetrics
 from basketry.server.orders import OrderStore, OrderStoreUnavailable
 from basketry.server.redis_sent_picks import RedisSentPicks
-from basketry.server.redis_store import RedisOrderStore, redacted, redis_client
+from basketry.server.redis_store import RedisOrderStore, redacted
 from basketry.server.sent_picks import SentPicksStore
 from basketry.server.settings import ServerSettings
+from basketry.snapshot.redis_connection import redis_client
 
 log = logging.getLogger(__name__)
 

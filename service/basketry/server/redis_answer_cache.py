@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from basketry.server.answer_cache import AnswerCache, AnswerCacheUnavailable, AnswerKey, Lookup
 from basketry.server.circuit import CircuitBreaker
@@ -36,21 +34,6 @@ local generation = redis.call('GET', KEYS[1]) or '0'
 return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
 """
 GENERATION_MARGIN_SECONDS = 60.0
-
-
-def answer_cache_client(
-    url: str, *, password: str | None = None, timeout: float = 0.25
-) -> redis.Redis:
-    """Like basketry.server.redis_store.redis_client (fail fast, one immediate retry), but
-    answers stay bytes: they are serialized protobuf."""
-    return redis.Redis.from_url(
-        url,
-        password=password,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), retries=1),
-        decode_responses=False,
-    )
 
 
 class RedisAnswerCache(AnswerCache):

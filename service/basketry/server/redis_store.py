@@ -36,8 +36,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from basketry.server.circuit import CircuitBreaker
 from basketry.server.orders import (
@@ -89,20 +87,6 @@ end
 if dropped > 0 then redis.call('DECRBY', KEYS[2], dropped) end
 return {dropped, #customers}
 """
-
-
-def redis_client(url: str, *, password: str | None = None, timeout: float = 0.25) -> redis.Redis:
-    """A client for redis:// or rediss:// (TLS) `url`, failing fast: `timeout` seconds to
-    connect and per command, one immediate retry (a pooled connection may have gone stale
-    across a Redis restart). A password in the URL wins over `password`."""
-    return redis.Redis.from_url(
-        url,
-        password=password,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), retries=1),
-        decode_responses=True,
-    )
 
 
 def redacted(url: str) -> str:

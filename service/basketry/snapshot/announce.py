@@ -14,8 +14,6 @@ import re
 from urllib.parse import urlsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from basketry.snapshot.errors import SnapshotError
 
@@ -50,20 +48,6 @@ def check_url(url: str) -> str:
     if scheme not in ("redis", "rediss"):
         raise ValueError(f"a Redis URL starts with redis:// or rediss:// (TLS), got {scheme!r}")
     return url
-
-
-def connect(url: str, *, password: str | None = None, timeout: float = 0.25) -> redis.Redis:
-    """A client for redis:// or rediss:// (TLS) `url` with `timeout` seconds to connect and
-    per command, and no retries of its own: the publisher fails once and clearly, the
-    subscriber's loop reconnects (and catches up) itself. A password in the URL wins."""
-    return redis.Redis.from_url(
-        url,
-        password=password,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), retries=0),
-        decode_responses=True,
-    )
 
 
 def announce(client: redis.Redis, version: str, *, prefix: str = DEFAULT_PREFIX) -> int:

@@ -21,9 +21,9 @@ from basketry.snapshot.announce import (
     announce,
     channel_name,
     check_url,
-    connect,
     parse_version,
 )
+from basketry.snapshot.redis_connection import redis_client
 from basketry.snapshot.writer import list_versions, point_latest
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,12 @@ def announce_version(args: argparse.Namespace, version: str) -> bool:
     """Announce `version` if a Redis URL was given; False (logged) if Redis failed."""
     if not args.redis_url:
         return True
-    client = connect(
+    # No retries: the publisher fails once and clearly (servers still poll LATEST).
+    client = redis_client(
         args.redis_url,
         password=os.environ.get("BASKETRY_REDIS_PASSWORD") or None,
         timeout=REDIS_TIMEOUT,
+        retries=0,
     )
     try:
         receivers = announce(client, version, prefix=args.redis_prefix)
