@@ -6,13 +6,12 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import pytest
-from support.servers import RunningServer
+from support.servers import RunningServer, stub_server
 
 from basketry.cli.main import main
 from basketry.client import BasketryClient
@@ -155,20 +154,8 @@ def batch_only_server(batch: FailsOnSecondChunk) -> Iterator[str]:
         request_deserializer=pb.RecommendBatchRequest.FromString,
         response_serializer=pb.RecommendBatchResponse.SerializeToString,
     )
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    grpc_server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "basketry.v1.RecommenderService", {"RecommendBatch": handler}
-            ),
-        )
-    )
-    port = grpc_server.add_insecure_port("127.0.0.1:0")
-    grpc_server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        grpc_server.stop(grace=None)
+    with stub_server("RecommendBatch", handler) as target:
+        yield target
 
 
 def test_picks_failing_midway_leaves_no_file(

@@ -6,13 +6,12 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from support.servers import RunningServer, running_server
+from support.servers import RunningServer, running_server, stub_server
 
 from basketry.client import (
     BasketryClient,
@@ -141,22 +140,12 @@ def test_a_passed_deadline_raises_deadline_exceeded() -> None:
         request_deserializer=pb.GetModelInfoRequest.FromString,
         response_serializer=pb.GetModelInfoResponse.SerializeToString,
     )
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    grpc_server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "basketry.v1.RecommenderService", {"GetModelInfo": handler}
-            ),
-        )
-    )
-    port = grpc_server.add_insecure_port("127.0.0.1:0")
-    grpc_server.start()
-    try:
-        with BasketryClient(f"127.0.0.1:{port}") as client, pytest.raises(DeadlineExceeded):
-            client.model_info(timeout=0.2)
-    finally:
-        release.set()
-        grpc_server.stop(grace=None)
+    with stub_server("GetModelInfo", handler) as target:
+        try:
+            with BasketryClient(target) as client, pytest.raises(DeadlineExceeded):
+                client.model_info(timeout=0.2)
+        finally:
+            release.set()
 
 
 def test_client_side_mistakes_are_caught_before_sending(server: RunningServer) -> None:
@@ -192,22 +181,10 @@ def test_batch_is_not_retried_once_answers_have_arrived() -> None:
         request_deserializer=pb.RecommendBatchRequest.FromString,
         response_serializer=pb.RecommendBatchResponse.SerializeToString,
     )
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    grpc_server.add_generic_rpc_handlers(
-        (
-            grpc.method_handlers_generic_handler(
-                "basketry.v1.RecommenderService", {"RecommendBatch": handler}
-            ),
-        )
-    )
-    port = grpc_server.add_insecure_port("127.0.0.1:0")
-    grpc_server.start()
-    try:
+    with stub_server("RecommendBatch", handler) as target:
         received = []
-        with BasketryClient(f"127.0.0.1:{port}", retries=2) as client, pytest.raises(Unavailable):
+        with BasketryClient(target, retries=2) as client, pytest.raises(Unavailable):
             for answer in client.recommend_batch(["c1", "c2"]):
                 received.append(answer.customer_id)
         assert received == ["c1"]
         assert batch.calls == 1
-    finally:
-        grpc_server.stop(grace=None)

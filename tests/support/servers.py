@@ -1,12 +1,17 @@
-"""A real Basketry server on a loopback port, for tests (server's and client's)."""
+"""Servers on loopback ports for tests: a real Basketry server, or a stub answering one
+RecommenderService method with a handler of the test's own (for client behaviour the real
+server cannot be made to show on demand: a late answer, a stream that breaks)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from basketry.server.app import BasketryServer, create_server
 from basketry.server.settings import ServerSettings
@@ -47,3 +52,18 @@ def running_server(snapshot_dir: Path, **settings: Any) -> Iterator[RunningServe
         yield RunningServer(target=f"127.0.0.1:{port}", port=port, server=server)
     finally:
         server.stop(grace=0)
+
+
+@contextmanager
+def stub_server(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Iterator[str]:
+    """A server answering only RecommenderService `method` with `handler`; yields its target."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("basketry.v1.RecommenderService", {method: handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
