@@ -31,7 +31,7 @@ from pathlib import Path
 
 import grpc
 import redis
-from serve_latency import BUNDLED_ORDERS, free_port, wait_until_ready
+from serve_latency import BUNDLED_ORDERS, free_port, p99, recommend_latencies_ms, wait_until_ready
 
 from basketry.snapshot import load_latest
 from basketry.v1 import recommender_pb2 as pb
@@ -77,24 +77,11 @@ def redis_server(directory: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def percentile(sorted_values: list[float], share: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(share * len(sorted_values)))]
-
-
 def recommend_latencies(
     stub: pb_grpc.RecommenderServiceStub, customers: list[str], calls: int
 ) -> tuple[float, float]:
-    rng = random.Random(7)
-    for customer in customers[:50]:  # warm-up
-        stub.Recommend(pb.RecommendRequest(customer_id=customer), timeout=5)
-    latencies = []
-    for _ in range(calls):
-        request = pb.RecommendRequest(customer_id=rng.choice(customers), limit=10)
-        start = time.perf_counter()
-        stub.Recommend(request, timeout=5)
-        latencies.append((time.perf_counter() - start) * 1000)
-    latencies.sort()
-    return statistics.median(latencies), percentile(latencies, 0.99)
+    latencies = recommend_latencies_ms(stub, customers, calls)
+    return statistics.median(latencies), p99(latencies)
 
 
 class OrderMaker:

@@ -61,18 +61,31 @@ def wait_until_ready(target: str, timeout: float = 60.0) -> None:
                 time.sleep(0.2)
 
 
-def measure(target: str, customers: list[str], calls: int, batch_size: int) -> Figures:
+def recommend_latencies_ms(
+    stub: pb_grpc.RecommenderServiceStub, customers: list[str], calls: int
+) -> list[float]:
+    """Milliseconds of `calls` sequential Recommend calls for random customers, sorted
+    (after a 50-call warm-up; seeded, so both servers of a run get the same requests)."""
     rng = random.Random(7)
+    for customer in customers[:50]:
+        stub.Recommend(pb.RecommendRequest(customer_id=customer), timeout=5)
+    latencies = []
+    for _ in range(calls):
+        request = pb.RecommendRequest(customer_id=rng.choice(customers), limit=10)
+        start = time.perf_counter()
+        stub.Recommend(request, timeout=5)
+        latencies.append((time.perf_counter() - start) * 1000)
+    return sorted(latencies)
+
+
+def p99(sorted_values: list[float]) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(0.99 * len(sorted_values)))]
+
+
+def measure(target: str, customers: list[str], calls: int, batch_size: int) -> Figures:
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.RecommenderServiceStub(channel)
-        for customer in customers[:50]:  # warm-up
-            stub.Recommend(pb.RecommendRequest(customer_id=customer), timeout=5)
-        latencies = []
-        for _ in range(calls):
-            request = pb.RecommendRequest(customer_id=rng.choice(customers), limit=10)
-            start = time.perf_counter()
-            stub.Recommend(request, timeout=5)
-            latencies.append((time.perf_counter() - start) * 1000)
+        latencies = recommend_latencies_ms(stub, customers, calls)
         start = time.perf_counter()
         answered = 0
         for offset in range(0, len(customers), batch_size):
@@ -80,10 +93,9 @@ def measure(target: str, customers: list[str], calls: int, batch_size: int) -> F
             batch = pb.RecommendBatchRequest(customer_ids=chunk, limit=10)
             answered += sum(1 for _ in stub.RecommendBatch(batch, timeout=120))
         batch_seconds = time.perf_counter() - start
-    latencies.sort()
     return Figures(
         recommend_p50_ms=statistics.median(latencies),
-        recommend_p99_ms=latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        recommend_p99_ms=p99(latencies),
         recommend_mean_ms=statistics.fmean(latencies),
         batch_customers_per_second=answered / batch_seconds,
     )
