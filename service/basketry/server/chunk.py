@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from basketry.server.buy_again import buy_again_scores
 from basketry.server.history import (
@@ -45,7 +44,11 @@ class Chunk:
     warm_factors: Matrix  # factor vector of each warm row, in row order
     bought: Mask  # rows x items
     repeat_scores: Matrix  # rows x items: buy-again score, 0 if never bought
-    recent_share: sparse.csr_matrix  # rows x items: recency share of each purchase
+    # Every purchase of the warm rows as (row, item, recency share) entries: what the
+    # recent-partners source spreads over each purchase's partners.
+    entry_rows: npt.NDArray[np.int64]
+    entry_items: npt.NDArray[np.int64]
+    entry_share: Matrix
 
     def history(self, model: ServingModel, row: int) -> CustomerHistory | None:
         """The row's purchase history (for explanations); None for an unknown customer."""
@@ -76,9 +79,7 @@ def build_chunk(
     snapshot_customers = np.array([customers[row] for row in from_snapshot], dtype=np.int64)
     starts = model.history_indptr[snapshot_customers]
     lengths = model.history_indptr[snapshot_customers + 1] - starts
-    # Entry positions of every snapshot row's history, concatenated, with their row numbers.
-    entries = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    entries += np.repeat(starts, lengths)
+    entries = concatenated_ranges(starts, lengths)
     overlays = [(row, recorded[row]) for row in row_list if row in recorded]
     entry_rows = np.concatenate(
         [np.repeat(from_snapshot, lengths)]
@@ -95,9 +96,6 @@ def build_chunk(
     bought[entry_rows, items] = True
     repeat_scores = np.zeros((len(customers), model.n_items), dtype=np.float32)
     repeat_scores[entry_rows, items] = buy_again_scores(model, items, share, last_ts)
-    recent_share = sparse.csr_matrix(
-        (share, (entry_rows, items)), shape=(len(customers), model.n_items), dtype=np.float32
-    )
     warm_factors = np.empty((rows.size, model.customer_factors.shape[1]), dtype=np.float32)
     warm_factors[~overlaid] = model.customer_factors[snapshot_customers]
     for position in np.flatnonzero(overlaid).tolist():
@@ -109,8 +107,21 @@ def build_chunk(
         warm_factors=warm_factors,
         bought=bought,
         repeat_scores=repeat_scores,
-        recent_share=recent_share,
+        entry_rows=entry_rows,
+        entry_items=items,
+        entry_share=share.astype(np.float32, copy=False),
     )
+
+
+def concatenated_ranges(
+    starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """range(starts[0], starts[0] + lengths[0]) + range(starts[1], …) + …, as one array
+    (the positions of several CSR rows' entries, without a Python loop)."""
+    offsets = np.cumsum(lengths) - lengths
+    positions: npt.NDArray[np.int64] = np.arange(int(lengths.sum()), dtype=np.int64)
+    positions += np.repeat(starts - offsets, lengths)
+    return positions
 
 
 def _recorded_histories(
