@@ -306,7 +306,7 @@ def test_metrics_endpoint(snapshot_dir: Path) -> None:
         "basketry_snapshot_items",
         "basketry_snapshot_rules",
         "basketry_fallbacks_total",
-        "basketry_items_returned_total",
+        "basketry_response_items_bucket",
     ]:
         assert name in text, name
     assert 'basketry_requests_total{code="OK",method="Recommend"} 1.0' in text

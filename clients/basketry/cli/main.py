@@ -3,17 +3,29 @@
 Only the chosen command's module is imported, so `basketry recommend` does not pay for
 importing the training stack, and the client commands never load server code.
 A command module exposes `configure(name, parser) -> handler`; the handler takes the
-parsed arguments and returns the process exit code.
+parsed arguments and returns the process exit code. A module may also expose
+`check_config(args)`, raising ValueError for settings it would refuse at start, so that
+`--print-config` never prints a configuration the command would not run with.
+
+The operational commands (configurable=True) take every option also from BASKETRY_*
+environment variables and a TOML config file (basketry.cli.config_sources); every command
+takes --log-format and --log-level (basketry.cli.logs), which logging is set up from.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from basketry.cli.config_sources import ConfigError, Layered, Option, options_of, parse_layered
+from basketry.cli.logs import LOG_DESTS, add_log_arguments, configure_logging
+from basketry.cli.print_config import render
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -22,22 +34,49 @@ Handler = Callable[[argparse.Namespace], int]
 class Command:
     module: str
     summary: str
+    # Options also from BASKETRY_* variables and the [name] table of --config; the client
+    # query commands keep flags only (and the environment for their log options).
+    configurable: bool = False
+    # Settings no flag sets, so they never show in a process list: env or config file only.
+    secrets: tuple[str, ...] = ()
 
+
+REDIS_SECRETS = ("redis_password",)
 
 COMMANDS: dict[str, Command] = {
-    "train": Command("basketry.training.cli", "fit models on order history and publish a snapshot"),
+    "train": Command(
+        "basketry.training.cli",
+        "fit models on order history and publish a snapshot",
+        configurable=True,
+        secrets=REDIS_SECRETS,
+    ),
     "evaluate": Command(
         "basketry.training.evaluation.cli",
         "score served picks against baselines on held-out orders",
+        configurable=True,
     ),
-    "tune": Command("basketry.training.tuning.cli", "choose parameters on a validation split"),
+    "tune": Command(
+        "basketry.training.tuning.cli",
+        "choose parameters on a validation split",
+        configurable=True,
+    ),
     "publish": Command(
         "basketry.training.publish",
         "point LATEST at a snapshot version (or roll back) and announce it",
+        configurable=True,
+        secrets=REDIS_SECRETS,
     ),
-    "serve": Command("basketry.server.cli", "serve the latest snapshot over gRPC"),
+    "serve": Command(
+        "basketry.server.cli",
+        "serve the latest snapshot over gRPC",
+        configurable=True,
+        secrets=REDIS_SECRETS,
+    ),
     "export-orders": Command(
-        "basketry.server.export", "write the orders recorded in Redis to an order file"
+        "basketry.server.export",
+        "write the orders recorded in Redis to an order file",
+        configurable=True,
+        secrets=REDIS_SECRETS,
     ),
     "recommend": Command("basketry.client.cli", "picks for one customer"),
     "picks": Command(
@@ -48,10 +87,17 @@ COMMANDS: dict[str, Command] = {
     "similar-customers": Command("basketry.client.cli", "customers most like a customer"),
     "lookalike": Command("basketry.client.cli", "customers most like a seed audience"),
     "record": Command(
-        "basketry.training.record", "send the orders in order files to a server (backfills)"
+        "basketry.training.record",
+        "send the orders in order files to a server (backfills)",
+        configurable=True,
     ),
     "model-info": Command("basketry.client.cli", "what the server is serving"),
+    "generate": Command(
+        "basketry.training.generate_cli",
+        "write a synthetic order history for benchmarks and scale tests",
+    ),
 }
+CONFIG_TABLES = tuple(name for name, command in COMMANDS.items() if command.configurable)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -86,18 +132,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         top.error(f"unknown command {name!r} (choose from {', '.join(COMMANDS)})")
     command = COMMANDS[name]
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     parser = argparse.ArgumentParser(
         prog=f"basketry {name}", description=command.summary, formatter_class=HelpFormatter
     )
-    handler: Handler = importlib.import_module(command.module).configure(name, parser)
+    module = importlib.import_module(command.module)
+    handler: Handler = module.configure(name, parser)
+    add_log_arguments(parser)
+    if command.configurable:
+        add_config_arguments(parser, name)
+    options = options_of(parser, only=None if command.configurable else LOG_DESTS)
     try:
-        return handler(parser.parse_args(args[1:]))
+        layered = parse_layered(
+            parser,
+            args[1:],
+            options,
+            table=name if command.configurable else None,
+            tables=CONFIG_TABLES,
+            secrets=command.secrets,
+            environ=os.environ,
+        )
+    except ConfigError as exc:
+        print(f"basketry {name}: error: {exc}", file=sys.stderr)
+        return 2
+    if command.configurable and layered.args.print_config:
+        return _print_config(name, module, options, layered)
+    configure_logging(layered.args.log_format, layered.args.log_level)
+    try:
+        return handler(layered.args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _print_config(
+    name: str, module: ModuleType, options: Sequence[Option], layered: Layered
+) -> int:
+    """Check the configuration as the command would at start, then print it; exit code."""
+    check_config: Callable[[argparse.Namespace], None] | None = getattr(
+        module, "check_config", None
+    )
+    if check_config is not None:
+        try:
+            check_config(layered.args)
+        except ValueError as exc:
+            print(f"basketry {name}: error: {exc}", file=sys.stderr)
+            return 2
+    print(render(name, options, layered, COMMANDS[name].secrets), end="")
+    return 0
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """--config and --print-config, and an epilog saying where else options come from."""
+    group = parser.add_argument_group("configuration")
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"TOML file whose [{command}] table sets options, e.g. cache_ttl = 30 "
+        "(default: env BASKETRY_CONFIG)",
+    )
+    group.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective options as a TOML table (secrets not shown) and exit",
+    )
+    note = (
+        "Every option can also be set by the environment variable BASKETRY_<OPTION>\n"
+        f"(e.g. BASKETRY_SNAPSHOT_DIR) or in the [{command}] table of the --config file;\n"
+        "a flag wins over the environment, which wins over the file."
+    )
+    parser.epilog = f"{parser.epilog}\n\n{note}" if parser.epilog else note
 
 
 if __name__ == "__main__":

@@ -116,7 +116,9 @@ def _field_violations(call: grpc.Call) -> tuple[FieldViolation, ...]:
         status = rpc_status.from_call(call)
     except ValueError as mismatch:
         # The rich status disagrees with the call's code or message: keep the plain error.
-        logger.warning("ignoring inconsistent rich error details: %s", mismatch)
+        # The mismatch quotes the server's message, which may name a customer: DEBUG only.
+        logger.warning("ignoring rich error details that disagree with the call's status")
+        logger.debug("rich error details mismatch: %s", mismatch)
         return ()
     if status is None:
         return ()

@@ -51,10 +51,13 @@ class AnnouncementListener:
             ["outcome"],
             registry=registry,
         )
+        for outcome in ("valid", "malformed"):
+            self.received.labels(outcome=outcome)
         self.connected = Gauge(
             "basketry_snapshot_announcements_connected",
             "1 while subscribed to snapshot announcements, else 0 (polling only)",
             registry=registry,
+            multiprocess_mode="livemin",  # 0 while any process of `--processes N` is not
         )
         self._unavailable = ThrottledWarning(log, interval=30.0)
         self._malformed = ThrottledWarning(log, interval=10.0)

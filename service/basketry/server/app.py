@@ -2,7 +2,9 @@
 announcement listener, recorded-order and sent-picks stores, answer cache) and runs it.
 
 `create_server(settings)` builds and binds without starting, so tests can bind port 0;
-`serve(settings)` runs until SIGTERM or SIGINT and then drains gracefully.
+`serve(settings)` runs until SIGTERM or SIGINT and then drains gracefully. With
+`settings.processes` > 1 it supervises that many worker processes instead
+(basketry.server.supervisor), each of which comes back here as a worker.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from basketry.server.holder import ModelHolder
 from basketry.server.interceptors import ErrorInterceptor, MetricsInterceptor
 from basketry.server.metrics import ServerMetrics
 from basketry.server.model import ServingModel
-from basketry.server.order_stores import create_order_store, create_sent_picks_store, held_or_nan
+from basketry.server.order_stores import create_order_store, create_sent_picks_store
 from basketry.server.orders import OrderStoreUnavailable
 from basketry.server.redis_store import redacted
+from basketry.server.request_ids import RequestIdInterceptor
 from basketry.server.servicer import RecommenderServicer
 from basketry.server.settings import ServerSettings
+from basketry.server.supervisor import supervise
 from basketry.server.watcher import SnapshotWatcher
+from basketry.server.worker_role import WorkerRole
 from basketry.snapshot.redis_connection import redis_client
 from basketry.v1 import recommender_pb2, recommender_pb2_grpc
 
@@ -51,7 +56,7 @@ class BasketryServer:
         self.metrics_port: int | None = None
         self.holder = ModelHolder()
         self.orders = create_order_store(settings, metrics)
-        metrics.track_recorded_orders_held(lambda: held_or_nan(self.orders))
+        metrics.orders_held(self.orders.held)
         self.sent_picks = create_sent_picks_store(settings, metrics)
         self.answer_cache = create_answer_cache(settings, metrics)
         self.health = health.HealthServicer(experimental_non_blocking=True)
@@ -99,26 +104,37 @@ class BasketryServer:
     def _mark_serving(self, model: ServingModel) -> None:
         # Serving already ignores orders the new snapshot includes; this frees their memory.
         try:
-            self.metrics.recorded_orders_expired.inc(self.orders.expire_through(model.reference_ts))
+            expired = self.orders.expire_through(model.reference_ts)
         except OrderStoreUnavailable as exc:
             # Harmless to serving; the next swap (on any replica) drops them.
             log.warning("%s; recorded orders not expired at this swap", exc)
+        else:
+            # Held first: whoever sees the expiry counted sees the gauge already down.
+            self.metrics.orders_held(self.orders.held)
+            self.metrics.recorded_orders_expired.inc(expired)
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
 
-def create_server(settings: ServerSettings) -> tuple[BasketryServer, int]:
-    """Build the server and bind its port (not started yet); returns it with the bound port."""
-    metrics = ServerMetrics()
+def create_server(
+    settings: ServerSettings, *, share_port: bool = False
+) -> tuple[BasketryServer, int]:
+    """Build the server and bind its port (not started yet); returns it with the bound port.
+
+    `share_port`: bind with SO_REUSEPORT, for the workers of one supervisor (which checked
+    the port was free); otherwise a port in use is refused."""
+    metrics = ServerMetrics(shared_order_store=settings.redis_url is not None)
     grpc_server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
-        # The metrics interceptor is outermost so it sees the status the error one sets.
-        interceptors=[MetricsInterceptor(metrics), ErrorInterceptor()],
+        # Request ids outermost, so every log line of a call carries one; metrics outside
+        # errors, so it sees the status the error one sets.
+        interceptors=[RequestIdInterceptor(), MetricsInterceptor(metrics), ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
-            # Refuse a port another process already serves instead of silently sharing it.
-            ("grpc.so_reuseport", 0),
+            # Refuse a port another process already serves instead of silently sharing it;
+            # a supervisor's workers share theirs, the kernel spreading connections.
+            ("grpc.so_reuseport", 1 if share_port else 0),
         ],
     )
     address = _address(settings.host, settings.port)
@@ -135,6 +151,11 @@ def create_server(settings: ServerSettings) -> tuple[BasketryServer, int]:
 
 def serve(settings: ServerSettings) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
+    role = WorkerRole.from_environment()
+    if role is None and settings.processes > 1:
+        return supervise(settings)
+    if role is not None:
+        settings = role.settings(settings)
     stop_requested = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -145,10 +166,13 @@ def serve(settings: ServerSettings) -> int:
 
     # One BLAS thread: requests are small products and threads would fight over 2 cores.
     with threadpool_limits(limits=1, user_api="blas"):
-        server, _port = create_server(settings)
+        server, _port = create_server(settings, share_port=role is not None)
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
         server.start()
+        if role is not None:
+            role.report_ready()
+            role.watch_supervisor(stop_requested.set)
         stop_requested.wait()
         server.stop()
     return 0

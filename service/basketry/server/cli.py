@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +45,13 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         help="gRPC handler threads (default %(default)s)",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=DEFAULTS.processes,
+        help="server processes sharing the gRPC port, one per core is a good start; "
+        "/metrics sums them (default %(default)s)",
+    )
+    parser.add_argument(
         "--grace",
         type=float,
         default=DEFAULTS.grace,
@@ -60,13 +66,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
     )
     parser.add_argument(
         "--redis-url",
-        default=os.environ.get("BASKETRY_REDIS_URL"),
         help="keep recorded orders in Redis, shared by replicas and kept across restarts, and "
         "listen there for snapshot announcements (`basketry publish`, `basketry train "
         "--redis-url`) to load a new snapshot at once rather than at the next poll: "
         "redis://[user[:password]@]host:port/db or rediss:// for TLS; the password may "
-        "instead be in BASKETRY_REDIS_PASSWORD (default: env BASKETRY_REDIS_URL; unset = "
-        "in this process)",
+        "instead be in BASKETRY_REDIS_PASSWORD or redis_password in the config file "
+        "(default: unset = in this process)",
     )
     parser.add_argument(
         "--redis-prefix",
@@ -111,27 +116,38 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
     return _run
 
 
+def settings_from_args(args: argparse.Namespace) -> ServerSettings:
+    """The typed settings the options describe; ValueError names every bad one."""
+    return ServerSettings(
+        snapshot_dir=args.snapshot_dir,
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port or None,
+        poll_interval=args.poll_interval,
+        workers=args.workers,
+        processes=args.processes,
+        grace=args.grace,
+        max_recorded_orders=args.max_recorded_orders,
+        redis_url=args.redis_url or None,
+        # A secret: only the environment or the config file sets it (basketry.cli.main).
+        redis_password=getattr(args, "redis_password", None) or None,
+        redis_prefix=args.redis_prefix,
+        redis_timeout=args.redis_timeout,
+        rotation_days=args.rotation_days,
+        max_rotation_customers=args.max_rotation_customers,
+        cache_ttl=args.cache_ttl,
+        cache_max_entries=args.cache_max_entries,
+    )
+
+
+def check_config(args: argparse.Namespace) -> None:
+    """`basketry serve --print-config` refuses what a real start would (ValueError)."""
+    settings_from_args(args)
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        settings = ServerSettings(
-            snapshot_dir=args.snapshot_dir,
-            host=args.host,
-            port=args.port,
-            metrics_port=args.metrics_port or None,
-            poll_interval=args.poll_interval,
-            workers=args.workers,
-            grace=args.grace,
-            max_recorded_orders=args.max_recorded_orders,
-            redis_url=args.redis_url or None,
-            redis_password=os.environ.get("BASKETRY_REDIS_PASSWORD") or None,
-            redis_prefix=args.redis_prefix,
-            redis_timeout=args.redis_timeout,
-            rotation_days=args.rotation_days,
-            max_rotation_customers=args.max_rotation_customers,
-            cache_ttl=args.cache_ttl,
-            cache_max_entries=args.cache_max_entries,
-        )
-        return serve(settings)
+        return serve(settings_from_args(args))
     except (ValueError, OSError) as exc:
         log.error("basketry serve: %s", exc)
         return 2 if isinstance(exc, ValueError) else 1

@@ -69,10 +69,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
     parser.description = (__doc__ or "").split("\n\n")[0]
     parser.add_argument(
         "--redis-url",
-        default=os.environ.get("BASKETRY_REDIS_URL"),
         help="the Redis the servers record orders in: redis://[user[:password]@]host:port/db "
-        "or rediss:// for TLS; the password may instead be in BASKETRY_REDIS_PASSWORD "
-        "(default: env BASKETRY_REDIS_URL)",
+        "or rediss:// for TLS; the password may instead be in BASKETRY_REDIS_PASSWORD or "
+        "redis_password in the config file",
     )
     parser.add_argument(
         "--redis-prefix",
@@ -116,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     store = RedisOrderStore(
         redis_client(
             args.redis_url,
-            password=os.environ.get("BASKETRY_REDIS_PASSWORD") or None,
+            password=getattr(args, "redis_password", None),  # env or config file only
             timeout=args.redis_timeout,
         ),
         prefix=args.redis_prefix,

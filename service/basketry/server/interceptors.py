@@ -99,33 +99,30 @@ class MetricsInterceptor(_WrappingInterceptor):
         self.metrics = metrics
 
     def wrap_unary(self, method: str, behaviour: Unary) -> Unary:
+        series = self.metrics.method(method)
+
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
-            started = self._begin()
+            series.in_flight.inc()
+            started = time.perf_counter()
             try:
                 return behaviour(request, context)
             finally:
-                self._end(method, context, started)
+                series.finished(_final_code(context), time.perf_counter() - started)
 
         return handle
 
     def wrap_stream(self, method: str, behaviour: Streaming) -> Streaming:
+        series = self.metrics.method(method)
+
         def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            started = self._begin()
+            series.in_flight.inc()
+            started = time.perf_counter()
             try:
                 yield from behaviour(request, context)
             finally:
-                self._end(method, context, started)
+                series.finished(_final_code(context), time.perf_counter() - started)
 
         return handle
-
-    def _begin(self) -> float:
-        self.metrics.in_flight.inc()
-        return time.perf_counter()
-
-    def _end(self, method: str, context: grpc.ServicerContext, started: float) -> None:
-        self.metrics.latency.labels(method=method).observe(time.perf_counter() - started)
-        self.metrics.in_flight.dec()
-        self.metrics.requests.labels(method=method, code=_final_code(context)).inc()
 
 
 def _final_code(context: grpc.ServicerContext) -> str:

@@ -101,13 +101,5 @@ def redis_breaker(store: str, address: str, metrics: ServerMetrics) -> CircuitBr
         f"Redis {store} store at {address}",
         on_transition=lambda state: metrics.redis_circuit_moved(store, state),
     )
-    metrics.track_redis_circuit(store, lambda: breaker.state)
+    metrics.redis_circuit_created(store)
     return breaker
-
-
-def held_or_nan(store: OrderStore) -> float:
-    """Orders held, for the gauge; NaN while the store cannot say (a scrape must not fail)."""
-    try:
-        return float(store.held())
-    except OrderStoreUnavailable:
-        return float("nan")

@@ -193,6 +193,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         orders = requests.recorded_orders(request, now=int(time.time()))
         outcome = self.orders.record(orders)
         self.metrics.orders_recorded(outcome.accepted, outcome.duplicates)
+        self.metrics.orders_held(self.orders.held)
         if self.answer_cache is not None and outcome.accepted:
             # After the store took them, so an answer computed from here on sees them.
             self.answer_cache.customers_ordered(order.customer_id for order in orders)
@@ -231,8 +232,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         return response
 
     def _count(self, method: str, returned: int, fallback: Fallback) -> None:
-        self.metrics.items_returned.labels(method=method).inc(returned)
-        self.metrics.fallback(fallback)
+        self.metrics.answered(method, returned, fallback)
 
 
 def _scored_items(model: ServingModel, picks: Sequence[Pick]) -> list[pb.ScoredItem]:

@@ -17,7 +17,10 @@ class ServerSettings:
     port: int = 50051  # 0 = any free port (tests)
     metrics_port: int | None = 9464  # None = no /metrics endpoint; 0 = any free port
     poll_interval: float = 2.0  # seconds between LATEST checks (announcements check at once)
-    workers: int = 8  # gRPC handler threads
+    workers: int = 8  # gRPC handler threads (per process)
+    # Server processes sharing the gRPC port (SO_REUSEPORT), for more than one core; /metrics
+    # then sums them (Prometheus multiprocess mode). 1 = this process serves alone.
+    processes: int = 1
     grace: float = 10.0  # seconds in-flight RPCs get on shutdown
     # A 10,000-id batch or look-alike seed is ~2.6 MB; 16 MiB leaves room, and stays explicit.
     max_message_bytes: int = 16 * MIB
@@ -55,6 +58,8 @@ class ServerSettings:
             )
         if self.workers < 1:
             problems.append(f"workers must be at least 1, got {self.workers}")
+        if not 1 <= self.processes <= 64:
+            problems.append(f"processes must be 1..64, got {self.processes}")
         if not (math.isfinite(self.grace) and self.grace >= 0):
             problems.append(f"grace must be a non-negative number of seconds, got {self.grace}")
         if self.max_message_bytes < MIB:

@@ -23,8 +23,14 @@ from basketry.training.columns import (
 )
 from basketry.training.config import TrainingConfig
 from basketry.training.errors import TrainingInputError
-from basketry.training.pipeline import train
+from basketry.training.metrics_file import (
+    add_metrics_file_argument,
+    check_metrics_file_argument,
+    write_metrics_file,
+)
+from basketry.training.pipeline import TrainingReport, train
 from basketry.training.publish import add_announce_arguments, announce_version
+from basketry.training.run_metrics import training_failure, training_success
 from basketry.training.summary import summary_table
 from basketry.training.tuning.parameters import (
     DEFAULTS,
@@ -58,6 +64,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
     add_input_arguments(parser)
     add_model_arguments(parser)
     add_output_arguments(parser, snapshot_dir_help="where snapshot versions are published")
+    add_metrics_file_argument(
+        parser,
+        help="write the run's metrics (stage durations, rows read and dropped, counts, "
+        "snapshot bytes and version, success time; only the failure time when the run fails) "
+        "to this node-exporter textfile (*.prom), atomically; other series in it are kept",
+    )
     add_announce_arguments(parser)
     return _run
 
@@ -198,9 +210,30 @@ def config_from_args(args: argparse.Namespace, *, snapshot_dir: Path) -> Trainin
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not check_metrics_file_argument(args, "train"):
+        return 2
     try:
-        config = config_from_args(args, snapshot_dir=args.snapshot_dir)
-        report = train(config)
+        outcome = _train(args)
+    except BaseException:  # a crash or an interrupt is a failed run too (and still raised)
+        write_metrics_file(args.metrics_file, training_failure(), "train")
+        raise
+    if isinstance(outcome, int):
+        write_metrics_file(args.metrics_file, training_failure(), "train")
+        return outcome
+    report = outcome
+    # Written only now that the snapshot is published: a success time means a served model.
+    metrics_written = write_metrics_file(args.metrics_file, training_success(report), "train")
+    print(report.version_dir if args.quiet else summary_table(report))
+    # The snapshot is published either way; a failed announcement only delays servers to
+    # their next poll, so it is logged, not an error of the training run.
+    announce_version(args, report.version_dir.name)
+    return 0 if metrics_written else 1
+
+
+def _train(args: argparse.Namespace) -> TrainingReport | int:
+    """The published run's report, or the exit code of a failed run (reason on stderr)."""
+    try:
+        return train(config_from_args(args, snapshot_dir=args.snapshot_dir))
     except TrainingInputError as exc:
         print(f"basketry train: error: {one_line(exc)}", file=sys.stderr)
         return 2
@@ -210,11 +243,6 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. the snapshot directory is not writable
         print(f"basketry train: error: {one_line(exc)}", file=sys.stderr)
         return 1
-    print(report.version_dir if config.quiet else summary_table(report))
-    # The snapshot is published either way; a failed announcement only delays servers to
-    # their next poll, so it is logged, not an error of the training run.
-    announce_version(args, report.version_dir.name)
-    return 0
 
 
 def one_line(exc: BaseException) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -54,13 +53,12 @@ def add_announce_arguments(parser: argparse.ArgumentParser) -> None:
     """--redis-url and --redis-prefix: where to announce a published version."""
     parser.add_argument(
         "--redis-url",
-        default=os.environ.get("BASKETRY_REDIS_URL") or None,
         type=redis_url,
         metavar="URL",
         help="announce the version through this Redis (as `basketry serve --redis-url`): "
         "redis://[user[:password]@]host:port/db or rediss:// for TLS; the password may instead "
-        "be in BASKETRY_REDIS_PASSWORD (default: env BASKETRY_REDIS_URL; unset = no "
-        "announcement, servers find the version at their next poll)",
+        "be in BASKETRY_REDIS_PASSWORD or redis_password in the config file (default: unset "
+        "= no announcement, servers find the version at their next poll)",
     )
     parser.add_argument(
         "--redis-prefix",
@@ -85,7 +83,7 @@ def announce_version(args: argparse.Namespace, version: str) -> bool:
     # No retries: the publisher fails once and clearly (servers still poll LATEST).
     client = redis_client(
         args.redis_url,
-        password=os.environ.get("BASKETRY_REDIS_PASSWORD") or None,
+        password=getattr(args, "redis_password", None),  # env or config file only
         timeout=REDIS_TIMEOUT,
         retries=0,
     )

@@ -28,8 +28,14 @@ from basketry.training.evaluation.protocols import (
     time_window_split,
 )
 from basketry.training.evaluation.report import summary_text, write_outputs
+from basketry.training.metrics_file import (
+    add_metrics_file_argument,
+    check_metrics_file_argument,
+    write_metrics_file,
+)
 from basketry.training.pipeline import PreparedOrders, prepare_orders
 from basketry.training.progress import Stages
+from basketry.training.run_metrics import evaluation_scores
 
 PROTOCOLS = ("next-basket", "time-window")
 
@@ -77,6 +83,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
     evaluation.add_argument("--skip-bundles", action="store_true")
     evaluation.add_argument("--skip-lookalike", action="store_true")
     add_next_basket_arguments(parser)
+    add_metrics_file_argument(
+        parser,
+        help="write every method's scores (basketry_evaluation_score{protocol,strategy,metric,"
+        "k}) and the run time to this node-exporter textfile (*.prom), atomically; other "
+        "series in it (a training run's, another protocol's scores) are kept",
+    )
     return _run
 
 
@@ -108,6 +120,8 @@ def next_basket_from_args(args: argparse.Namespace, prepared: PreparedOrders) ->
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not check_metrics_file_argument(args, "evaluate"):
+        return 2
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="basketry-evaluate-") as scratch:
@@ -125,7 +139,13 @@ def _run(args: argparse.Namespace) -> int:
     paths = write_outputs(result, out_dir)
     print(summary_text(result))
     print("\n".join(f"{kind}: {path}" for kind, path in paths.items()))
-    return 0
+    metrics_written = write_metrics_file(
+        args.metrics_file,
+        evaluation_scores(result, args.protocol),
+        "evaluate",
+        scope={"protocol": args.protocol},
+    )
+    return 0 if metrics_written else 1
 
 
 def _evaluate(args: argparse.Namespace, config: TrainingConfig) -> dict[str, Any]:
