@@ -25,18 +25,38 @@ Unary = Callable[[Any, grpc.ServicerContext], Any]
 Streaming = Callable[[Any, grpc.ServicerContext], Iterator[Any]]
 
 
-class _WrappingInterceptor(grpc.ServerInterceptor):
-    """Wraps the unary-unary and unary-stream behaviours of our own service's methods."""
+class WrappingInterceptor(grpc.ServerInterceptor):
+    """Wraps the unary-unary and unary-stream behaviours of the methods it `applies_to`.
+
+    A method's wrapped handler is built once and reused: the servicers are registered before
+    the server starts, so the handler behind a method name never changes, and rebuilding the
+    chain on every call cost about 0.15 ms of a ~2 ms Recommend.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, grpc.RpcMethodHandler[Any, Any] | None] = {}
+
+    def applies_to(self, full_name: str) -> bool:
+        return full_name.startswith(SERVICE_PREFIX)
 
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
         full_name: str = handler_call_details.method
-        if handler is None or not full_name.startswith(SERVICE_PREFIX):
-            return handler
+        if full_name in self._handlers:
+            return self._handlers[full_name]
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None  # unknown method: not cached, so made-up names cannot grow the dict
+        wrapped = self._wrap(full_name, handler) if self.applies_to(full_name) else handler
+        self._handlers[full_name] = wrapped
+        return wrapped
+
+    def _wrap(
+        self, full_name: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         method = full_name.removeprefix(SERVICE_PREFIX)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
@@ -50,7 +70,7 @@ class _WrappingInterceptor(grpc.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler
+        return handler  # no client-streaming methods are served
 
     def wrap_unary(self, method: str, behaviour: Unary) -> Unary:
         raise NotImplementedError
@@ -59,7 +79,7 @@ class _WrappingInterceptor(grpc.ServerInterceptor):
         raise NotImplementedError
 
 
-class ErrorInterceptor(_WrappingInterceptor):
+class ErrorInterceptor(WrappingInterceptor):
     def wrap_unary(self, method: str, behaviour: Unary) -> Unary:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             try:
@@ -94,8 +114,9 @@ def _abort_internal(context: grpc.ServicerContext, method: str) -> None:
     )
 
 
-class MetricsInterceptor(_WrappingInterceptor):
+class MetricsInterceptor(WrappingInterceptor):
     def __init__(self, metrics: ServerMetrics) -> None:
+        super().__init__()
         self.metrics = metrics
 
     def wrap_unary(self, method: str, behaviour: Unary) -> Unary:

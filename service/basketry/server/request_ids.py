@@ -12,20 +12,19 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
 import grpc
+
+from basketry.server.interceptors import Streaming, Unary, WrappingInterceptor
 
 METADATA_KEY = "x-request-id"
 MAX_LENGTH = 128
 _SANE = re.compile(rf"[\x21-\x7e]{{1,{MAX_LENGTH}}}")
 
 _current: ContextVar[str | None] = ContextVar("basketry_request_id", default=None)
-
-Unary = Callable[[Any, grpc.ServicerContext], Any]
-Streaming = Callable[[Any, grpc.ServicerContext], Iterator[Any]]
 
 
 def current_request_id() -> str | None:
@@ -52,33 +51,22 @@ def install_log_record_factory() -> None:
     logging.setLogRecordFactory(factory)
 
 
-class RequestIdInterceptor(grpc.ServerInterceptor):
-    """Outermost interceptor: every other one, and the servicer, run with the id set."""
+class RequestIdInterceptor(WrappingInterceptor):
+    """Outermost interceptor: every other one, and the servicer, run with the id set.
+    Applies to every method (health and reflection too)."""
 
     def __init__(self) -> None:
+        super().__init__()
         install_log_record_factory()
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _with_id_unary(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _with_id_streaming(handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # no client-streaming methods are served
+    def applies_to(self, full_name: str) -> bool:
+        return True
+
+    def wrap_unary(self, method: str, behaviour: Unary) -> Unary:
+        return _with_id_unary(behaviour)
+
+    def wrap_stream(self, method: str, behaviour: Streaming) -> Streaming:
+        return _with_id_streaming(behaviour)
 
 
 def _with_id_unary(behaviour: Unary) -> Unary:
