@@ -41,7 +41,7 @@ pytest: venv $(STUBS)
 test: lint typecheck pytest
 
 bench: venv $(STUBS)
-	$(BIN)/python bench/serve_latency.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache protos/basketry/v1/*_pb2*
