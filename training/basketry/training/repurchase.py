@@ -89,18 +89,14 @@ def repurchase_stats(
     n_customers = int(indexed.customer_ids.shape[0])
     n_items = int(indexed.item_ids.shape[0])
     cells = _cell_orders(indexed.lines)
-    customer_orders = _customer_orders(cells, n_customers)
+    customer_orders = np.bincount(cells.order_customer, minlength=n_customers)
     share = _recent_share(cells, customer_orders, settings.basket_decay)
-    per_cell = cells.group_by("customer_idx", "item_idx").agg(
-        pl.col("position").min().alias("first"),
-        pl.len().alias("orders"),
-    )
-    later = per_cell["first"].to_numpy() < customer_orders[per_cell["customer_idx"].to_numpy()] - 1
-    item_of_cell = per_cell["item_idx"].to_numpy()
+    # Per customer-item cell: its first order's position and how many orders held it.
+    first = cells.position[cells.starts]
+    later = first < customer_orders[cells.customer[cells.starts]] - 1
+    item_of_cell = cells.item[cells.starts]
     eligible = np.bincount(item_of_cell, weights=later, minlength=n_items)
-    repeaters = np.bincount(
-        item_of_cell, weights=per_cell["orders"].to_numpy() > 1, minlength=n_items
-    )
+    repeaters = np.bincount(item_of_cell, weights=cells.lengths > 1, minlength=n_items)
     global_rate = float(repeaters.sum() / eligible.sum()) if eligible.sum() > 0 else 0.0
     strength = settings.prior_strength
     if strength is None:
@@ -115,7 +111,7 @@ def repurchase_stats(
         item_repeat_cycle_days=cycle.astype(np.float32),
         item_once_only=probability < settings.once_only_below,
         customer_orders=customer_orders.astype(np.int32),
-        history_recent_share=_align(share, history, n_items),
+        history_recent_share=_aligned(share, cells, history),
         global_rate=global_rate,
         prior_strength=float(strength),
     )
@@ -140,71 +136,98 @@ def estimate_prior_strength(repeaters: np.ndarray, eligible: np.ndarray) -> floa
     return float(np.clip(mean * (1.0 - mean) / between - 1.0, low, high))
 
 
-def _cell_orders(lines: pl.DataFrame) -> pl.DataFrame:
-    """One row per (customer, item, order) with the order's time and position in the
-    customer's sequence (0 = first order)."""
-    orders = (
-        lines.group_by("order_idx")
-        .agg(pl.col("customer_idx").first(), pl.col("ts").min())
-        .sort("customer_idx", "ts", "order_idx")
-        .with_columns(pl.int_range(pl.len()).over("customer_idx").alias("position"))
+@dataclass(frozen=True)
+class _CellOrders:
+    """One row per (customer, item, order), sorted by customer, item, then the order's
+    position in the customer's sequence (0 = first order, by time); `starts`/`lengths`
+    delimit each customer-item cell's run of rows (cells in (customer, item) order)."""
+
+    customer: np.ndarray
+    item: np.ndarray
+    ts: np.ndarray  # the order's time (its earliest line)
+    position: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    order_customer: np.ndarray  # per distinct order: its customer
+
+
+def _cell_orders(lines: pl.DataFrame) -> _CellOrders:
+    # numpy on sorted arrays, not polars window functions: this runs on every order line
+    # and took longer than the ALS fit at 1M lines when grouped over (customer, item).
+    customer = lines["customer_idx"].to_numpy().astype(np.int64)
+    item = lines["item_idx"].to_numpy().astype(np.int64)
+    ts = lines["ts"].to_numpy().astype(np.int64)
+    _, first_line, order = np.unique(
+        lines["order_idx"].to_numpy(), return_index=True, return_inverse=True
     )
-    return (
-        lines.select("customer_idx", "item_idx", "order_idx")
-        .unique()
-        .join(orders.select("order_idx", "ts", "position"), on="order_idx")
-        .sort("customer_idx", "item_idx", "position")
+    n_orders = first_line.size
+    order_customer = customer[first_line]  # an order's customer is its first line's
+    order_ts = np.full(n_orders, np.iinfo(np.int64).max)
+    np.minimum.at(order_ts, order, ts)
+    sequence = np.lexsort((np.arange(n_orders), order_ts, order_customer))
+    run_start = _run_starts(order_customer[sequence])
+    position = np.empty(n_orders, dtype=np.int64)
+    position[sequence] = np.arange(n_orders) - np.repeat(
+        run_start, np.diff(np.r_[run_start, n_orders])
+    )
+    n_items = int(item.max()) + 1 if item.size else 1
+    distinct = np.unique(order * n_items + item)  # an item twice in one order is one row
+    cell_order, cell_item = distinct // n_items, distinct % n_items
+    cell_customer = order_customer[cell_order]
+    rows = np.lexsort((position[cell_order], cell_item, cell_customer))
+    cell_customer, cell_item, cell_order = cell_customer[rows], cell_item[rows], cell_order[rows]
+    starts = _run_starts(cell_customer * n_items + cell_item)
+    return _CellOrders(
+        customer=cell_customer,
+        item=cell_item,
+        ts=order_ts[cell_order],
+        position=position[cell_order],
+        starts=starts,
+        lengths=np.diff(np.r_[starts, cell_customer.size]),
+        order_customer=order_customer,
     )
 
 
-def _customer_orders(cells: pl.DataFrame, n_customers: int) -> np.ndarray:
-    last = cells.group_by("customer_idx").agg(pl.col("position").max())
-    counts = np.zeros(n_customers, dtype=np.int64)
-    counts[last["customer_idx"].to_numpy()] = last["position"].to_numpy() + 1
-    return counts
+def _run_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Index of the first element of each run of equal values."""
+    if sorted_keys.size == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
 
 
-def _recent_share(cells: pl.DataFrame, customer_orders: np.ndarray, decay: float) -> pl.DataFrame:
+def _recent_share(cells: _CellOrders, customer_orders: np.ndarray, decay: float) -> np.ndarray:
+    """Per cell (in cell order): the recency-weighted share of the customer's orders."""
     if not 0 < decay <= 1:
         raise ValueError(f"basket_decay must be in (0, 1], got {decay}")
-    n_orders = customer_orders[cells["customer_idx"].to_numpy()]
-    age = n_orders - 1 - cells["position"].to_numpy()
-    weight = np.power(decay, age)
+    if cells.customer.size == 0:
+        return np.empty(0)
+    n_orders = customer_orders[cells.customer]
+    weight = np.power(decay, n_orders - 1 - cells.position)
     total = n_orders.astype(np.float64) if decay == 1 else (1 - decay**n_orders) / (1 - decay)
-    return (
-        cells.select("customer_idx", "item_idx")
-        .with_columns(pl.Series("share", weight / total))
-        .group_by("customer_idx", "item_idx")
-        .agg(pl.col("share").sum())
-    )
+    share: np.ndarray = np.add.reduceat(weight / total, cells.starts)
+    return share
 
 
-def _align(share: pl.DataFrame, history: History, n_items: int) -> np.ndarray:
-    """Shares in History's cell order (customer, then item)."""
-    keys = (
-        share["customer_idx"].to_numpy().astype(np.int64) * n_items + share["item_idx"].to_numpy()
+def _aligned(share: np.ndarray, cells: _CellOrders, history: History) -> np.ndarray:
+    """The shares in History's cell order: both list cells by customer, then item."""
+    history_customer = np.repeat(
+        np.arange(history.indptr.size - 1, dtype=np.int64), np.diff(history.indptr)
     )
-    rows = np.repeat(np.arange(history.indptr.size - 1, dtype=np.int64), np.diff(history.indptr))
-    wanted = rows * n_items + history.items
-    order = np.argsort(keys)
-    position = np.searchsorted(keys[order], wanted)
-    if position.size and (
-        position.max() >= keys.size or not np.array_equal(keys[order][position], wanted)
+    if not (
+        np.array_equal(cells.customer[cells.starts], history_customer)
+        and np.array_equal(cells.item[cells.starts], history.items)
     ):
         raise RuntimeError("repurchase cells do not match the history cells (a bug)")
-    aligned: np.ndarray = share["share"].to_numpy()[order][position].astype(np.float32)
-    return aligned
+    return share.astype(np.float32)
 
 
-def _gaps(cells: pl.DataFrame) -> pl.DataFrame:
+def _gaps(cells: _CellOrders) -> pl.DataFrame:
     """Days between consecutive orders of the same customer holding the same item."""
-    return (
-        cells.with_columns(
-            (pl.col("ts").diff().over("customer_idx", "item_idx") / SECONDS_PER_DAY).alias("gap")
-        )
-        .filter(pl.col("gap") >= MIN_GAP_DAYS)
-        .select("item_idx", "gap")
-    )
+    same_cell = np.ones(cells.customer.size, dtype=np.bool_)
+    same_cell[cells.starts] = False
+    gap = np.diff(cells.ts, prepend=0) / SECONDS_PER_DAY
+    keep = same_cell & (gap >= MIN_GAP_DAYS)
+    return pl.DataFrame({"item_idx": cells.item[keep], "gap": gap[keep]})
 
 
 def _cycle_days(gaps: pl.DataFrame, item_categories: np.ndarray, n_items: int) -> np.ndarray:
