@@ -18,6 +18,11 @@ $(VENV)/.installed: pyproject.toml protos/hatch_build.py
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The tests also run the Spark engine (pyspark is large, so only the tests install it).
+$(VENV)/.spark: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $@
+
 # The editable install generates the stubs; regenerate when a .proto changes.
 $(STUBS): $(wildcard protos/basketry/v1/*.proto) | venv
 	$(BIN)/python protos/hatch_build.py
@@ -35,7 +40,7 @@ lint: venv $(STUBS)
 typecheck: venv $(STUBS)
 	$(BIN)/mypy
 
-pytest: venv $(STUBS)
+pytest: venv $(VENV)/.spark $(STUBS)
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -58,9 +58,9 @@ TARGETS = [
         ">= 1.6",
     ),
     Target(
-        "RecommendBatch customers/s / implicit batch recommend",
+        "RecommendBatchChunked customers/s / implicit batch recommend",
         "batch_vs_implicit",
-        lambda f: f["recommend_batch_vs_implicit"],
+        lambda f: f["recommend_batch_chunked_vs_implicit"],
         ">= 0.60",
     ),
     Target(

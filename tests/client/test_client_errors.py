@@ -77,7 +77,7 @@ def test_batch_is_retried_while_no_answer_has_arrived(
         pytest.raises(Unavailable),
     ):
         list(client.recommend_batch(["c0000", "c0001"]))
-    assert counter.attempts == {"RecommendBatch": 3}
+    assert counter.attempts == {"RecommendBatchChunked": 3}
 
 
 def test_unreachable_server_is_unavailable() -> None:
@@ -188,3 +188,38 @@ def test_batch_is_not_retried_once_answers_have_arrived() -> None:
                 received.append(answer.customer_id)
         assert received == ["c1"]
         assert batch.calls == 1
+
+
+def test_batches_travel_chunked_and_fall_back_for_an_older_server(server: RunningServer) -> None:
+    customers = [f"c{n:04d}" for n in range(150)]
+    counter = CountingInterceptor()
+    with BasketryClient(server.target, interceptors=[counter]) as client:
+        chunked = list(client.recommend_batch(customers, limit=3))
+    assert counter.attempts == {"RecommendBatchChunked": 1}
+    assert [answer.customer_id for answer in chunked] == customers
+
+    def one_per_customer(
+        request: pb.RecommendBatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.RecommendBatchResponse]:
+        for customer_id in request.customer_ids:
+            yield pb.RecommendBatchResponse(customer_id=customer_id, model_version="old")
+
+    handler = grpc.unary_stream_rpc_method_handler(
+        one_per_customer,
+        request_deserializer=pb.RecommendBatchRequest.FromString,
+        response_serializer=pb.RecommendBatchResponse.SerializeToString,
+    )
+    counter = CountingInterceptor()
+    with (
+        stub_server("RecommendBatch", handler) as target,
+        BasketryClient(target, interceptors=[counter]) as client,
+    ):
+        first = list(client.recommend_batch(["c1", "c2"]))
+        second = list(client.recommend_batch(["c3"]))
+    assert [(a.customer_id, a.model_version) for a in first + second] == [
+        ("c1", "old"),
+        ("c2", "old"),
+        ("c3", "old"),
+    ]
+    # Asked once, answered UNIMPLEMENTED: the client remembers and asks RecommendBatch.
+    assert counter.attempts == {"RecommendBatchChunked": 1, "RecommendBatch": 2}

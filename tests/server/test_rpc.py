@@ -145,7 +145,7 @@ def test_lookalike(stub: Stub) -> None:
 def test_model_info(stub: Stub, snapshot_dir: Path) -> None:
     info = stub.GetModelInfo(pb.GetModelInfoRequest())
     assert info.model_version == (snapshot_dir / "LATEST").read_text().strip()
-    assert info.schema_version == 2
+    assert info.schema_version == 3
     assert (
         info.counts["customers"] == 200 and info.counts["items"] == 120 and info.counts["rules"] > 0
     )

@@ -84,11 +84,35 @@ def test_missing_file_is_refused(version_dir: Path) -> None:
         load_snapshot(version_dir)
 
 
-@pytest.mark.parametrize("version", [1, 3])
+@pytest.mark.parametrize("version", [1, 2, 4])
 def test_other_schema_versions_are_refused(version_dir: Path, version: int) -> None:
-    # Version 1 snapshots lack the repurchase arrays: refused by name, not by a missing file.
+    # Older snapshots lack arrays (version 2: the serving arrays): refused by name, not by
+    # a missing file.
     _edit_manifest(version_dir, lambda m: m.update(schema_version=version))
-    with pytest.raises(SnapshotError, match=f"schema version {version} is not the supported 2"):
+    with pytest.raises(SnapshotError, match=f"schema version {version} is not the supported 3"):
+        load_snapshot(version_dir)
+
+
+@pytest.mark.parametrize("name", ["customer_ids", "item_ids"])
+def test_unsorted_or_duplicate_ids_are_refused_by_writer_and_reader(
+    tmp_path: Path, version_dir: Path, name: str
+) -> None:
+    arrays, counts = synthetic_arrays(n_customers=20, n_items=12, factors=4)
+    arrays[name] = arrays[name][::-1].copy()
+    with pytest.raises(SnapshotError, match=f"{name} must be sorted ascending"):
+        publish_snapshot(tmp_path / "other", arrays, counts=counts, **PUBLISH_ARGS)
+    duplicated = np.load(version_dir / f"{name}.npy")
+    duplicated[1] = duplicated[0]
+    _replace_array(version_dir, name, duplicated)
+    with pytest.raises(SnapshotError, match=f"{name} must be sorted ascending without duplicates"):
+        load_snapshot(version_dir)
+
+
+def test_buyers_outside_the_customers_are_refused(version_dir: Path) -> None:
+    buyers = np.load(version_dir / "buyers_customers.npy")
+    buyers[0] = 20
+    _replace_array(version_dir, "buyers_customers", buyers)
+    with pytest.raises(SnapshotError, match=r"buyers: an index is outside 0\.\.19"):
         load_snapshot(version_dir)
 
 

@@ -20,6 +20,8 @@ import numpy.typing as npt
 from scipy import sparse
 
 from basketry.snapshot import publish_snapshot
+from basketry.snapshot.derived import serving_arrays
+from basketry.snapshot.vector_index import ANN_BUILD_MIN_ROWS
 
 N_CATEGORIES = 5
 REFERENCE_TS = 1_700_000_000  # the newest order of every synthetic history
@@ -61,13 +63,18 @@ def publish_synthetic_snapshot(
     n_items: int = 120,
     factors: int = 16,
     parameters: Mapping[str, Any] | None = None,
+    ann_min_rows: int = ANN_BUILD_MIN_ROWS,
 ) -> Path:
     """Publish one synthetic snapshot version into `snapshot_dir`; returns its directory.
 
     `parameters` overrides or extends the manifest's training parameters.
     """
     arrays, counts = synthetic_arrays(
-        seed=seed, n_customers=n_customers, n_items=n_items, factors=factors
+        seed=seed,
+        n_customers=n_customers,
+        n_items=n_items,
+        factors=factors,
+        ann_min_rows=ann_min_rows,
     )
     return publish_snapshot(
         snapshot_dir,
@@ -88,9 +95,18 @@ def publish_synthetic_snapshot(
 
 
 def synthetic_arrays(
-    *, seed: int = 0, n_customers: int = 200, n_items: int = 120, factors: int = 16
+    *,
+    seed: int = 0,
+    n_customers: int = 200,
+    n_items: int = 120,
+    factors: int = 16,
+    ann_min_rows: int = ANN_BUILD_MIN_ROWS,
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """The arrays and counts of a synthetic snapshot (schema.ARRAYS exactly)."""
+    """The arrays and counts of a synthetic snapshot (schema.ARRAYS exactly).
+
+    The vector indexes are built for sides of at least `ann_min_rows` rows (by default
+    training's threshold, so small snapshots hold none).
+    """
     if n_customers <= COLD_CUSTOMERS or n_items < 4:
         raise ValueError("need more than 2 customers and at least 4 items")
     rng = np.random.default_rng(seed)
@@ -123,6 +139,7 @@ def synthetic_arrays(
         **pairs,
         **_repurchase(orders, history, n_customers, n_items),
     }
+    arrays |= serving_arrays(arrays, ann_min_rows=ann_min_rows, customer_indexes=True)
     counts = {
         "customers": n_customers,
         "items": n_items,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from basketry.snapshot import publish_snapshot
+from basketry.snapshot.derived import serving_arrays
 
 REFERENCE_TS = 1_700_000_000
 DAY = 86_400
@@ -61,6 +62,7 @@ def tiny_arrays() -> tuple[dict[str, np.ndarray], dict[str, int]]:
         "pairs_expected": np.array([1.0, 1.0, 1.0, 2.25], dtype=np.float32),
         "pairs_score": np.array([4.0, 1.0, 4.0, 0.5], dtype=np.float32),
     }
+    arrays |= serving_arrays(arrays)
     counts = {
         "customers": 3,
         "items": 5,

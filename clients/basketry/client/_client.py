@@ -42,6 +42,8 @@ class BasketryClient:
     `timeout=` override). A call answered UNAVAILABLE is retried up to `retries` times
     with jittered exponential backoff; a batch stream is retried only if no answer has
     arrived yet. Failures raise the `BasketryClientError` tree (see `basketry.client`).
+    Batches travel as RecommendBatchChunked (many customers per message), or as
+    RecommendBatch with a server that does not offer it.
 
     Use as a context manager, or call `close()`, to release the channel.
     """
@@ -78,6 +80,8 @@ class BasketryClient:
             self._channel = grpc.secure_channel(target, credentials)
         channel = grpc.intercept_channel(self._channel, *interceptors)
         self._stub = recommender_pb2_grpc.RecommenderServiceStub(channel)
+        # Batches use RecommendBatchChunked until the server says it does not know it.
+        self._chunked_batches = True
         self._closed = False
 
     @property
@@ -245,19 +249,51 @@ class BasketryClient:
     ) -> Generator[CustomerRecommendation, None, None]:
         attempt = 0
         while True:
-            call = self._stub.RecommendBatch(request, timeout=deadline, metadata=self._metadata)
+            chunked = self._chunked_batches
+            method = "RecommendBatchChunked" if chunked else "RecommendBatch"
             received = False
+            answers = self._batch_answers(chunked, request, deadline)
             try:
-                for response in call:
+                for answer in answers:
                     received = True
-                    yield _convert.customer_recommendation_from_pb(response)
+                    yield answer
                 return
             except grpc.RpcError as error:
+                if chunked and _is_unimplemented(error):
+                    # A server older than RecommendBatchChunked: the same batch, a message
+                    # per customer, for this and every later batch.
+                    self._chunked_batches = False
+                    continue
                 # After the first answer a retry would repeat customers already yielded.
                 if received or not self._retry.should_retry(error, attempt):
-                    raise error_from_rpc(error, "RecommendBatch") from error
-                self._retry.wait_before_retry(attempt, "RecommendBatch", error)
+                    raise error_from_rpc(error, method) from error
+                self._retry.wait_before_retry(attempt, method, error)
                 attempt += 1
             finally:
-                # Stops the server's work when the caller abandons the iteration early.
-                call.cancel()
+                answers.close()
+
+    def _batch_answers(
+        self, chunked: bool, request: pb.RecommendBatchRequest, deadline: float
+    ) -> Generator[CustomerRecommendation, None, None]:
+        """One attempt's answers; closing the generator cancels the call, which stops the
+        server's work when the caller abandons the iteration early."""
+        convert = _convert.customer_recommendation_from_pb
+        if chunked:
+            chunks = self._stub.RecommendBatchChunked(
+                request, timeout=deadline, metadata=self._metadata
+            )
+            try:
+                for chunk in chunks:
+                    yield from map(convert, chunk.answers)
+            finally:
+                chunks.cancel()
+            return
+        responses = self._stub.RecommendBatch(request, timeout=deadline, metadata=self._metadata)
+        try:
+            yield from map(convert, responses)
+        finally:
+            responses.cancel()
+
+
+def _is_unimplemented(error: grpc.RpcError) -> bool:
+    return isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -66,6 +66,7 @@ class BasketryServer:
             self.metrics,
             poll_interval=settings.poll_interval,
             on_swap=self._mark_serving,
+            ann_min_rows=settings.ann_min_rows,
         )
         self.announcements = _announcement_listener(settings, self.watcher, metrics)
 

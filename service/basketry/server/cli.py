@@ -113,6 +113,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         help="without Redis, Recommend answers cached in memory; beyond it the least recently "
         "used go (default %(default)s)",
     )
+    parser.add_argument(
+        "--ann-min-rows",
+        type=int,
+        default=DEFAULTS.ann_min_rows,
+        help="use the snapshot's approximate nearest-neighbour index (when it has one) for "
+        "catalogues / customer bases of at least this many rows; exact top-k below "
+        "(default %(default)s)",
+    )
     return _run
 
 
@@ -137,6 +145,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         max_rotation_customers=args.max_rotation_customers,
         cache_ttl=args.cache_ttl,
         cache_max_entries=args.cache_max_entries,
+        ann_min_rows=args.ann_min_rows,
     )
 
 

@@ -1,9 +1,15 @@
-"""The in-memory serving model built once from a verified snapshot.
+"""The serving model: a verified snapshot's memory-mapped arrays plus a few small extras.
 
-Everything a request needs is computed here at load time (id lookups, unit-length factor
-copies for cosine similarity, the customers-by-item index, popularity order), so requests
-only index and multiply. Arrays are copied out of the memory map into RAM (a swap never
-page-faults on a pruned file) and marked read-only: the model is immutable once built.
+Every array a request reads is the snapshot's own, memory-mapped read-only (schema
+version 3 stores what serving used to derive at load: unit vectors, warm customers, the
+buyers-per-item CSR, the vector indexes). Nothing customer- or history-sized is copied or
+computed here, so a load costs milliseconds beyond verification, and server processes
+serving the same version share its pages through the page cache. Ids are looked up by
+binary search over the sorted id arrays (basketry.server.ids). What is still computed is
+item- or factor-sized: the item Gram matrix, popularity order, the partner matrix.
+
+A mapped file stays readable after a newer version prunes it (unlink keeps the inode while
+it is mapped). The model is immutable once built.
 """
 
 from __future__ import annotations
@@ -20,13 +26,20 @@ from scipy import sparse
 
 from basketry.server import foldin
 from basketry.server.foldin import FoldInRule
+from basketry.server.ids import SortedIdIndex, Strings
 from basketry.snapshot import LoadedSnapshot, SnapshotError
+from basketry.snapshot.vector_index import VectorIndex, view_index
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 ArrayT = TypeVar("ArrayT", bound=np.ndarray)
+
+# Sides (items, customers) with at least this many rows use the snapshot's vector indexes
+# for top-k (when it holds them): below it exact top-k takes well under a millisecond.
+# Measured in bench/ann_recall.py. (To become a server setting.)
+ANN_MIN_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -60,16 +73,16 @@ class ServingModel:
     created_at: datetime
     manifest: Mapping[str, Any]
     # customers
-    customer_ids: tuple[str, ...]
-    customer_index: Mapping[str, int]
+    customer_ids: Strings
+    customer_index: SortedIdIndex
     customer_factors: F32
     customer_unit: F32
     customer_warm: Bools  # has a non-zero factor vector and some history
     customer_orders: I32  # orders the customer placed in the training data
     # items
-    item_ids: tuple[str, ...]
-    item_names: tuple[str, ...]
-    item_index: Mapping[str, int]
+    item_ids: Strings
+    item_names: Strings
+    item_index: SortedIdIndex
     item_categories: I32
     category_index: Mapping[str, int]
     item_prices: F32
@@ -99,12 +112,17 @@ class ServingModel:
     pairs_partner: I32
     pairs_count: I32
     pairs_score: F32
-    partner_matrix: sparse.csr_matrix  # items x items, positive pairs_score, float32
+    partner_matrix: sparse.csr_matrix  # items x items, positive pairs_score, float64
     # scalars
     total_orders: int
     reference_ts: int  # "now" for recency: the newest order in the training data
     blend: BlendRule
     fold_in: FoldInRule  # how recorded orders update a customer (basketry.server.history)
+    # approximate top-k (basketry.server.nearest); None: exact top-k over every row
+    item_cosine_index: VectorIndex | None = None
+    item_product_index: VectorIndex | None = None
+    customer_cosine_index: VectorIndex | None = None
+    customer_product_index: VectorIndex | None = None
 
     @property
     def n_items(self) -> int:
@@ -127,71 +145,75 @@ class ServingModel:
         return slice(int(self.history_indptr[customer]), int(self.history_indptr[customer + 1]))
 
 
-def build_model(snapshot: LoadedSnapshot) -> ServingModel:
-    """Build the serving model; SnapshotError if the manifest lacks what serving needs."""
-    arrays = {name: _in_ram(array) for name, array in snapshot.arrays.items()}
+def build_model(snapshot: LoadedSnapshot, *, ann_min_rows: int = ANN_MIN_ROWS) -> ServingModel:
+    """Build the serving model; SnapshotError if the manifest lacks what serving needs.
+
+    The snapshot's vector indexes are used for a side (items, customers) with at least
+    `ann_min_rows` rows; below that, or when the snapshot holds none, top-k is exact.
+    """
+    # Plain ndarray views of the maps (np.memmap's subclass hooks cost on every operation).
+    arrays = {name: _frozen(np.asarray(array)) for name, array in snapshot.arrays.items()}
     manifest = snapshot.manifest
     parameters = manifest.get("parameters") or {}
-    customer_ids = tuple(arrays["customer_ids"].tolist())
-    item_ids = tuple(arrays["item_ids"].tolist())
-    categories = arrays["categories"].tolist()
-    history_indptr = arrays["history_indptr"]
-    customer_unit, customer_nonzero = _unit_rows(arrays["customer_factors"])
-    item_unit, item_nonzero = _unit_rows(arrays["item_factors"])
+    item_factors = arrays["item_factors"]
+    n_items, n_factors = item_factors.shape
     buyers = arrays["item_buyers"].astype(np.float64)
-    buyers_indptr, buyers_customers = _transpose_csr(
-        history_indptr, arrays["history_items"], len(item_ids)
-    )
+    use_items = n_items >= ann_min_rows
+    use_customers = arrays["customer_ids"].shape[0] >= ann_min_rows
+
+    def index(name: str, used: bool) -> VectorIndex | None:
+        return view_index(arrays[name], ndim=n_factors) if used else None
+
     return ServingModel(
         version=snapshot.version,
         created_at=_created_at(manifest),
         manifest=manifest,
-        customer_ids=customer_ids,
-        customer_index=_unique_index(customer_ids, "customer_ids"),
+        customer_ids=Strings(arrays["customer_ids"]),
+        customer_index=SortedIdIndex(arrays["customer_ids"]),
         customer_factors=arrays["customer_factors"],
-        customer_unit=customer_unit,
-        customer_warm=_frozen(customer_nonzero & (np.diff(history_indptr) > 0)),
+        customer_unit=arrays["customer_unit"],
+        customer_warm=arrays["customer_warm"],
         customer_orders=arrays["customer_orders"],
-        item_ids=item_ids,
-        item_names=tuple(arrays["item_names"].tolist()),
-        item_index=_unique_index(item_ids, "item_ids"),
+        item_ids=Strings(arrays["item_ids"]),
+        item_names=Strings(arrays["item_names"]),
+        item_index=SortedIdIndex(arrays["item_ids"]),
         item_categories=arrays["item_categories"],
-        category_index={name: i for i, name in enumerate(categories)},
+        category_index={name: i for i, name in enumerate(arrays["categories"].tolist())},
         item_prices=arrays["item_prices"],
         item_in_stock=arrays["item_in_stock"],
-        item_factors=arrays["item_factors"],
-        item_gram=_frozen(foldin.item_gram(arrays["item_factors"])),
-        item_unit=item_unit,
-        item_has_factors=_frozen(item_nonzero),
+        item_factors=item_factors,
+        item_gram=_frozen(foldin.item_gram(item_factors)),
+        item_unit=arrays["item_unit"],
+        item_has_factors=_frozen(np.any(arrays["item_unit"] != 0, axis=1)),
         item_orders=arrays["item_orders"],
         item_repeat_probability=arrays["item_repeat_probability"],
         item_repeat_cycle_days=arrays["item_repeat_cycle_days"],
         item_once_only=arrays["item_once_only"],
         popularity=_frozen(buyers / buyers.max() if buyers.size and buyers.max() > 0 else buyers),
         popularity_order=_frozen(np.lexsort((np.arange(buyers.size), -buyers)).astype(np.int64)),
-        history_indptr=history_indptr,
+        history_indptr=arrays["history_indptr"],
         history_items=arrays["history_items"],
         history_orders=arrays["history_orders"],
         history_quantity=arrays["history_quantity"],
         history_last_ts=arrays["history_last_ts"],
         history_confidence=arrays["history_confidence"],
         history_recent_share=arrays["history_recent_share"],
-        buyers_indptr=buyers_indptr,
-        buyers_customers=buyers_customers,
+        buyers_indptr=arrays["buyers_indptr"],
+        buyers_customers=arrays["buyers_customers"],
         pairs_indptr=arrays["pairs_indptr"],
         pairs_partner=arrays["pairs_partner"],
         pairs_count=arrays["pairs_count"],
         pairs_score=arrays["pairs_score"],
-        partner_matrix=_partner_matrix(arrays, len(item_ids)),
+        partner_matrix=_partner_matrix(arrays, n_items),
         total_orders=max(1, int(manifest["counts"]["orders"])),
         reference_ts=_reference_ts(manifest, arrays["history_last_ts"]),
         blend=BlendRule(**_rule_values(parameters, BlendRule(), PARAMETERS)),
         fold_in=FoldInRule(**_rule_values(parameters, FoldInRule(), foldin.PARAMETERS)),
+        item_cosine_index=index("item_cosine_index", use_items),
+        item_product_index=index("item_product_index", use_items),
+        customer_cosine_index=index("customer_cosine_index", use_customers),
+        customer_product_index=index("customer_product_index", use_customers),
     )
-
-
-def _in_ram(array: np.ndarray) -> np.ndarray:
-    return _frozen(np.array(array, copy=True, order="C"))
 
 
 def _frozen(array: ArrayT) -> ArrayT:
@@ -213,34 +235,11 @@ def _rule_values(
 
 def _partner_matrix(arrays: Mapping[str, np.ndarray], n_items: int) -> sparse.csr_matrix:
     """Items x partners with the positive partner scores (what discovery sums)."""
-    score = np.maximum(arrays["pairs_score"], 0.0).astype(np.float32)
+    # float64: the recent-partners source sums products in float64 (basketry.server.recommend).
+    score = np.maximum(arrays["pairs_score"], 0.0).astype(np.float64)
     return sparse.csr_matrix(
         (score, arrays["pairs_partner"], arrays["pairs_indptr"]), shape=(n_items, n_items)
     )
-
-
-def _unit_rows(factors: F32) -> tuple[F32, Bools]:
-    norms = np.linalg.norm(factors, axis=1)
-    nonzero = norms > 0
-    unit = np.zeros_like(factors)
-    unit[nonzero] = factors[nonzero] / norms[nonzero, None]
-    return _frozen(unit), nonzero
-
-
-def _transpose_csr(indptr: I64, indices: I32, n_columns: int) -> tuple[I64, I32]:
-    """The CSC view of a CSR pattern: for each column, its rows in ascending order."""
-    rows = np.repeat(np.arange(indptr.size - 1, dtype=np.int32), np.diff(indptr))
-    order = np.argsort(indices, kind="stable")
-    counts = np.bincount(indices, minlength=n_columns)
-    column_indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    return _frozen(column_indptr), _frozen(rows[order])
-
-
-def _unique_index(ids: tuple[str, ...], name: str) -> dict[str, int]:
-    index = {value: i for i, value in enumerate(ids)}
-    if len(index) != len(ids):
-        raise SnapshotError(f"{name} holds duplicate ids")
-    return index
 
 
 def _created_at(manifest: Mapping[str, Any]) -> datetime:

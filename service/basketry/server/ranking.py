@@ -29,32 +29,31 @@ def top_k(scores: npt.NDArray[np.floating], eligible: npt.NDArray[np.bool_], k: 
     return candidates[order].astype(np.int64, copy=False)
 
 
-def top_k_rows(
-    scores: npt.NDArray[np.floating], eligible: npt.NDArray[np.bool_], k: int
-) -> list[IndexArray]:
-    """top_k for every row of a matrix at once (one argpartition for all rows).
+def top_k_positive_rows(scores: npt.NDArray[np.floating], k: int) -> tuple[IndexArray, IndexArray]:
+    """The k largest positive entries of every row of a matrix, as (rows, columns) index
+    arrays: grouped by row in row order, best first within a row, ties to the lower column.
 
-    Same answers as calling top_k per row, ties included.
+    The same picks as top_k(scores[r], scores[r] > 0, k) for every row r (a row with fewer
+    than k positive entries gives them all), without a Python step per row: one partition
+    finds each row's k-th largest value, every entry at least that large (ties included)
+    is a candidate, and one sort over the few candidates orders them all.
     """
     n_rows, n_columns = scores.shape
-    if k <= 0 or n_columns == 0:
-        return [np.empty(0, dtype=np.int64) for _ in range(n_rows)]
-    masked = np.where(eligible, scores, -np.inf)
+    if k <= 0 or n_columns == 0 or n_rows == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    # The smallest positive value: `>= floor` is `> 0`, merged into the k-th value test.
+    floor = np.nextafter(scores.dtype.type(0), scores.dtype.type(1))
     if n_columns > k:
-        part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+        kth = np.partition(scores, n_columns - k, axis=1)[:, n_columns - k]
+        threshold = np.maximum(kth, floor)[:, None]
     else:
-        part = np.broadcast_to(np.arange(n_columns), (n_rows, n_columns))
-    part_scores = np.take_along_axis(masked, part, axis=1)
-    kth = part_scores.min(axis=1, keepdims=True)
-    # A row with an entry tied with its k-th best left outside the partition may break the
-    # lower-index rule; such rows are rare and get ranked one by one.
-    ties_outside = (masked == kth).sum(axis=1) > (part_scores == kth).sum(axis=1)
-    ranked: list[IndexArray] = []
-    for row in range(n_rows):
-        if ties_outside[row] and np.isfinite(kth[row, 0]):
-            ranked.append(top_k(scores[row], eligible[row], k))
-            continue
-        keep = np.isfinite(part_scores[row])
-        candidates, candidate_scores = part[row][keep], part_scores[row][keep]
-        ranked.append(candidates[np.lexsort((candidates, -candidate_scores))].astype(np.int64))
-    return ranked
+        threshold = np.full((n_rows, 1), floor, dtype=scores.dtype)
+    flat = np.flatnonzero(scores >= threshold)
+    rows, columns = np.divmod(flat, n_columns)
+    order = np.lexsort((columns, -scores.ravel()[flat], rows))
+    rows, columns = rows[order], columns[order]
+    # Ties with a row's k-th value can make more than k candidates: keep each row's first k.
+    counts = np.bincount(rows, minlength=n_rows)
+    rank_in_row = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    keep = rank_in_row < k
+    return rows[keep].astype(np.int64, copy=False), columns[keep].astype(np.int64, copy=False)

@@ -3,6 +3,7 @@
 Candidate sources, each a dense score matrix (customers x items):
   buy-again         items the customer bought, scored by basketry.server.buy_again
   latent            ALS: customer factors . item factors, items the customer never bought
+                    (with a large catalogue's item index: only the index's best candidates)
   recent partners   items never bought, summed partner scores of their co-purchase with
                     the customer's purchases, each purchase weighted by its recency share
                     (so partners of the latest orders lead)
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from basketry.server.chunk import Chunk, build_chunk, concatenated_ranges
 from basketry.server.copurchase import PartnerContributions, gather_partners
@@ -53,11 +55,15 @@ from basketry.server.explain import (
 from basketry.server.history import CustomerHistory
 from basketry.server.model import ServingModel
 from basketry.server.orders import OrderStore
+from basketry.server.pick_table import REASON_CODES, PickTable
 from basketry.server.popular import popular_items, popular_scores
-from basketry.server.ranking import top_k_rows
+from basketry.server.ranking import top_k_positive_rows
 
 Matrix = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
+
+# Items the latent source scores per customer when the model has an item index.
+LATENT_CANDIDATES = 200
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,11 @@ def recommend_many(
     allowed: Mask,
     orders: OrderStore | None = None,
     excluded: Mask | None = None,
-) -> list[Recommendation]:
+) -> PickTable:
     """Picks for each customer (in order) under one query; its customer_id is ignored.
     `excluded` (rows x items) removes items per customer, e.g. those a campaign already
-    sent them (basketry.server.rotation)."""
+    sent them (basketry.server.rotation). The answer is a sequence of Recommendation, one
+    per customer, kept as arrays (basketry.server.pick_table)."""
     chunk = build_chunk(model, customer_ids, orders)
     cart = model.item_indices(query.context_item_ids)
     partners = gather_partners(model, cart) if cart.size else None
@@ -101,18 +108,17 @@ def recommend_many(
     if query.strategy is Strategy.DISCOVER_NEW:
         eligible &= ~chunk.bought
     sources = _sources(model, query.strategy, chunk, eligible, partners)
-    picked = _rank(sources, eligible, query.limit)
-    answers = []
-    for row, picks in enumerate(picked):
-        if query.explain:
-            picks = _explained(model, picks, chunk.history(model, row), partners)
-        fallback = Fallback.NONE if chunk.warm[row] else Fallback.COLD_CUSTOMER
-        if len(picks) < query.limit:
-            filled = _popular_fill(model, eligible[row], picks, query.limit - len(picks))
-            if filled and fallback is Fallback.NONE:
-                fallback = Fallback.EMPTY_AFTER_FILTERS
-            picks += filled
-        answers.append(Recommendation(picks=picks, fallback=fallback))
+    answers = _rank(sources, eligible, query.limit)
+    answers.fallbacks = [
+        Fallback.NONE if warm else Fallback.COLD_CUSTOMER for warm in chunk.warm.tolist()
+    ]
+    if query.explain:
+        for row in range(len(customer_ids)):
+            history = chunk.history(model, row)
+            answers.explain(row, _explained(model, answers.picks(row), history, partners))
+    for row in np.flatnonzero(answers.lengths < query.limit).tolist():
+        if _popular_fill(model, eligible[row], answers, row) and chunk.warm[row]:
+            answers.fallbacks[row] = Fallback.EMPTY_AFTER_FILTERS
     return answers
 
 
@@ -142,10 +148,7 @@ def _sources(
         repeat = _normalise(chunk.repeat_scores, eligible, repeat_weight)
         sources.append(Source(Reason.BUY_AGAIN, repeat))
     if latent_weight > 0 and rows.size:
-        latent = chunk.warm_factors @ model.item_factors.T
-        if rows.size < eligible.shape[0]:
-            latent_rows, latent = latent, np.zeros(eligible.shape, dtype=np.float32)
-            latent[rows] = latent_rows
+        latent = _latent_scores(model, chunk, rows, eligible.shape)
         personal = _normalise(latent, never_bought, latent_weight)
         sources.append(Source(Reason.PERSONALIZED, personal))
     if recent_weight > 0 and rows.size:
@@ -166,17 +169,51 @@ def _sources(
     return sources
 
 
+def _latent_scores(
+    model: ServingModel, chunk: Chunk, rows: npt.NDArray[np.int64], shape: tuple[int, ...]
+) -> Matrix:
+    """rows x items: ALS preference, customer factors . item factors, for the warm rows.
+
+    Every item without an item index; with one (large catalogues), only the
+    LATENT_CANDIDATES items of largest preference it finds per row, 0 elsewhere (they would
+    not reach the answer: the blend takes a few dozen picks out of each source's best).
+    """
+    index = model.item_product_index
+    if index is None:
+        latent = chunk.warm_factors @ model.item_factors.T
+        if rows.size == shape[0]:
+            return latent
+        scores = np.zeros(shape, dtype=np.float32)
+        scores[rows] = latent
+        return scores
+    scores = np.zeros(shape, dtype=np.float32)
+    found = index.nearest(chunk.warm_factors, min(LATENT_CANDIDATES, index.size))
+    for position, (row, items) in enumerate(zip(rows.tolist(), found, strict=True)):
+        scores[row, items] = model.item_factors[items] @ chunk.warm_factors[position]
+    return scores
+
+
 def _recent_partner_scores(model: ServingModel, chunk: Chunk) -> Matrix:
     """rows x items: for each row, the sum over its purchases of recency share x partner
-    score. (Gathered directly: a sparse product builds three scipy matrices per call, which
-    cost more than the arithmetic for a request's few hundred entries.)"""
+    score (float64 products and sums, then float32).
+
+    One customer (Recommend): gathered directly, since building scipy matrices costs more
+    than a request's arithmetic (0.22 vs 0.52 ms on Online Retail). A batch chunk: one
+    sparse product, 4x faster than gathering at 64 rows (4.7 vs 20.7 ms)."""
     partners = model.partner_matrix
+    n_rows = chunk.warm.shape[0]
+    if n_rows > 1:
+        shares = sparse.csr_matrix(
+            (chunk.entry_share.astype(np.float64), (chunk.entry_rows, chunk.entry_items)),
+            shape=(n_rows, model.n_items),
+        )
+        product: Matrix = (shares @ partners).toarray().astype(np.float32)
+        return product
     starts = partners.indptr[chunk.entry_items]
     lengths = partners.indptr[chunk.entry_items + 1] - starts
     positions = concatenated_ranges(starts, lengths)
-    n_rows = chunk.warm.shape[0]
     cells = np.repeat(chunk.entry_rows * model.n_items, lengths) + partners.indices[positions]
-    weights = np.repeat(chunk.entry_share, lengths) * partners.data[positions]
+    weights = np.repeat(chunk.entry_share.astype(np.float64), lengths) * partners.data[positions]
     totals = np.bincount(cells, weights=weights, minlength=n_rows * model.n_items)
     return totals.astype(np.float32).reshape(n_rows, model.n_items)
 
@@ -193,24 +230,22 @@ def _normalise(scores: Matrix, candidates: Mask, weight: float | npt.NDArray[np.
     return scores
 
 
-def _rank(sources: list[Source], eligible: Mask, limit: int) -> list[list[Pick]]:
+def _rank(sources: list[Source], eligible: Mask, limit: int) -> PickTable:
+    """Each row's best eligible items by summed score, as arrays (no per-row Python); a
+    pick's reason is its strongest source's (the first source on a tie)."""
     if not sources:
-        return [[] for _ in range(eligible.shape[0])]
+        return PickTable(eligible.shape[0], limit)
     total = sources[0].scores.copy()
     for source in sources[1:]:
         total += source.scores
-    ranked = top_k_rows(total, eligible & (total > 0), limit)
-    answers = []
-    for row, chosen in enumerate(ranked):
-        contributions = np.stack([source.scores[row, chosen] for source in sources])
-        strongest = contributions.argmax(axis=0).tolist()
-        answers.append(
-            [
-                Pick(item=item, score=float(total[row, item]), reason=sources[best].reason)
-                for item, best in zip(chosen.tolist(), strongest, strict=True)
-            ]
-        )
-    return answers
+    # Every source is >= 0, so zeroing the ineligible items leaves the positive eligible
+    # ones as the candidates (cheaper than a masked copy).
+    np.multiply(total, eligible, out=total)
+    rows, items = top_k_positive_rows(total, limit)
+    contributions = np.stack([source.scores[rows, items] for source in sources])
+    codes = np.array([REASON_CODES[source.reason] for source in sources], dtype=np.int8)
+    reasons = codes[contributions.argmax(axis=0)]
+    return PickTable.ranked(eligible.shape[0], limit, rows, items, total[rows, items], reasons)
 
 
 def _explained(
@@ -239,13 +274,12 @@ def _explained(
     return explained
 
 
-def _popular_fill(model: ServingModel, eligible: Mask, picks: list[Pick], count: int) -> list[Pick]:
+def _popular_fill(model: ServingModel, eligible: Mask, answers: PickTable, row: int) -> int:
+    """Fill the row up to the limit with popular eligible items; returns how many."""
+    picked = answers.row_items(row)
     remaining = eligible.copy()
-    remaining[[pick.item for pick in picks]] = False
-    items = popular_items(model, remaining, count)
-    ceiling = picks[-1].score if picks else 1.0
-    scores = popular_scores(model, items, ceiling)
-    return [
-        Pick(item=item, score=score, reason=Reason.POPULAR)
-        for item, score in zip(items.tolist(), scores, strict=True)
-    ]
+    remaining[picked] = False
+    items = popular_items(model, remaining, answers.limit - picked.size)
+    ceiling = float(answers.scores[row, picked.size - 1]) if picked.size else 1.0
+    answers.append(row, items, popular_scores(model, items, ceiling), Reason.POPULAR)
+    return int(items.size)

@@ -9,20 +9,26 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
 
 import grpc
 
 from basketry.server import requests
 from basketry.server.answer_cache import ReadThroughCache, answer_key
-from basketry.server.batch import recommend_batch
+from basketry.server.batch import DeliveredPicks, answer_chunks
+from basketry.server.batch_wire import (
+    FALLBACK_VALUES,
+    REASON_VALUES,
+    EncoderCache,
+    chunk_message,
+    message_groups,
+)
 from basketry.server.bundle import bundle
 from basketry.server.domain import (
     BundlePick,
     Fallback,
     Pick,
-    Reason,
     RecommendQuery,
     ScoredIndex,
 )
@@ -41,20 +47,7 @@ from basketry.v1 import recommender_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
-REASONS = {
-    Reason.PERSONALIZED: pb.REASON_PERSONALIZED,
-    Reason.BUY_AGAIN: pb.REASON_BUY_AGAIN,
-    Reason.POPULAR: pb.REASON_POPULAR,
-    Reason.BOUGHT_TOGETHER: pb.REASON_BOUGHT_TOGETHER,
-    Reason.SIMILAR: pb.REASON_SIMILAR,
-}
-FALLBACKS = {
-    Fallback.NONE: pb.FALLBACK_UNSPECIFIED,
-    Fallback.COLD_CUSTOMER: pb.FALLBACK_COLD_CUSTOMER,
-    Fallback.EMPTY_AFTER_FILTERS: pb.FALLBACK_EMPTY_AFTER_FILTERS,
-    Fallback.UNKNOWN_ITEM: pb.FALLBACK_UNKNOWN_ITEM,
-}
-FALLBACK_OF = {value: fallback for fallback, value in FALLBACKS.items()}
+FALLBACK_OF = {value: fallback for fallback, value in FALLBACK_VALUES.items()}
 
 
 class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
@@ -71,6 +64,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         self.orders = orders
         self.sent_picks = sent_picks  # None: mail rotation off
         self.answer_cache = answer_cache  # None: every Recommend is computed
+        self._encoders = EncoderCache()  # batch answers' wire encoding, per model
 
     def Recommend(
         self, request: pb.RecommendRequest, context: grpc.ServicerContext
@@ -101,38 +95,77 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         return pb.RecommendResponse(
             items=_scored_items(model, answer.picks),
             model_version=model.version,
-            fallback=FALLBACKS[answer.fallback],
+            fallback=FALLBACK_VALUES[answer.fallback],
         )
 
     def RecommendBatch(
         self, request: pb.RecommendBatchRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.RecommendBatchResponse]:
+        """One message per customer."""
+        messages = self._batch_messages(request, context, "RecommendBatch", _one_per_answer)
+        with closing(messages):
+            for message in messages:
+                yield pb.RecommendBatchResponse.FromString(message)
+
+    def RecommendBatchChunked(
+        self, request: pb.RecommendBatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.RecommendBatchChunk]:
+        """One message per chunk of customers (or less, to keep messages small)."""
+        messages = self._batch_messages(request, context, "RecommendBatchChunked", _grouped_answers)
+        with closing(messages):
+            for message in messages:
+                yield pb.RecommendBatchChunk.FromString(message)
+
+    def _batch_messages(
+        self,
+        request: pb.RecommendBatchRequest,
+        context: grpc.ServicerContext,
+        method: str,
+        packed: Callable[[list[bytes]], Iterator[tuple[range, bytes]]],
+    ) -> Generator[bytes, None, None]:
+        """Both batch RPCs: the serialised messages (`packed` groups a chunk's serialised
+        answers into messages), with mail rotation, cancellation and metrics."""
         query = requests.batch_query(request)
         model = self.holder.current()
+        encoder = self._encoders.for_model(model)
         allowed = allowed_items(model, query.template.item_filter)
         rotation = None
         if query.campaign and self.sent_picks is not None:
             rotation = CampaignRotation(self.sent_picks, query.campaign)
-        answers = recommend_batch(
+        chunks = answer_chunks(
             model, query.customer_ids, query.template, allowed, self.orders, rotation
         )
-        # Closed on every exit, so a cancelled batch still remembers what it streamed.
-        with closing(answers):
-            for answered, (customer_id, answer) in enumerate(answers):
-                if not context.is_active():
-                    log.info(
-                        "RecommendBatch cancelled by the client after %d of %d customers",
-                        answered,
-                        len(query.customer_ids),
-                    )
-                    return
-                self._count("RecommendBatch", len(answer.picks), answer.fallback)
-                yield pb.RecommendBatchResponse(
-                    customer_id=customer_id,
-                    items=_scored_items(model, answer.picks),
-                    model_version=model.version,
-                    fallback=FALLBACKS[answer.fallback],
-                )
+        delivered = DeliveredPicks(model, rotation)
+        answered = 0
+        # Closed and flushed on every exit, so a cancelled batch still remembers what it
+        # streamed. A message counts as delivered once gRPC asks for the next one (it has
+        # written this one) or the batch ends.
+        with closing(chunks):
+            try:
+                for chunk in chunks:
+                    serialised = encoder.answers(chunk.customer_ids, chunk.answers)
+                    for rows, message in packed(serialised):
+                        if not context.is_active():
+                            log.info(
+                                "%s cancelled by the client after %d of %d customers",
+                                method,
+                                answered,
+                                len(query.customer_ids),
+                            )
+                            return
+                        for row in rows:
+                            # Counted as RecommendBatch rows whatever the RPC: the same answers.
+                            self._count(
+                                "RecommendBatch",
+                                int(chunk.answers.lengths[row]),
+                                chunk.answers.fallbacks[row],
+                            )
+                        yield message
+                        delivered.add(chunk, rows)
+                        answered += len(rows)
+                    delivered.flush()
+            finally:
+                delivered.flush()
 
     def Bundle(self, request: pb.BundleRequest, context: grpc.ServicerContext) -> pb.BundleResponse:
         query = requests.bundle_query(request)
@@ -142,7 +175,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         return pb.BundleResponse(
             items=[_bundle_item(model, pick) for pick in answer.picks],
             model_version=model.version,
-            fallback=FALLBACKS[answer.fallback],
+            fallback=FALLBACK_VALUES[answer.fallback],
         )
 
     def SimilarItems(
@@ -235,12 +268,24 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         self.metrics.answered(method, returned, fallback)
 
 
+def _one_per_answer(answers: list[bytes]) -> Iterator[tuple[range, bytes]]:
+    """RecommendBatch: each serialised answer is a message."""
+    for row, answer in enumerate(answers):
+        yield range(row, row + 1), answer
+
+
+def _grouped_answers(answers: list[bytes]) -> Iterator[tuple[range, bytes]]:
+    """RecommendBatchChunked: a chunk's answers in one message, or a few if they are large."""
+    for rows in message_groups(answers):
+        yield rows, chunk_message(answers[rows.start : rows.stop])
+
+
 def _scored_items(model: ServingModel, picks: Sequence[Pick]) -> list[pb.ScoredItem]:
     return [
         pb.ScoredItem(
             item_id=model.item_ids[pick.item],
             score=pick.score,
-            reason=REASONS[pick.reason],
+            reason=REASON_VALUES[pick.reason],
             name=model.item_names[pick.item],
             because_item_ids=[model.item_ids[i] for i in pick.because],
             repeat_probability=pick.repeat_probability,
@@ -260,7 +305,7 @@ def _bundle_item(model: ServingModel, pick: BundlePick) -> pb.BundleItem:
         co_purchase_count=pick.co_purchase_count,
         because_item_ids=[model.item_ids[i] for i in pick.because],
         name=model.item_names[pick.item],
-        reason=REASONS[pick.reason],
+        reason=REASON_VALUES[pick.reason],
     )
 
 

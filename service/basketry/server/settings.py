@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from basketry.server.model import ANN_MIN_ROWS
+
 MIB = 1024 * 1024
 
 
@@ -43,6 +45,10 @@ class ServerSettings:
     # set, else in process, at most cache_max_entries of them (basketry.server.answer_cache).
     cache_ttl: float = 60.0
     cache_max_entries: int = 10_000
+    # Similar items/customers, look-alike and Recommend's latent candidates use the snapshot's
+    # approximate (USearch) index of a side with at least this many rows, exact top-k below
+    # (basketry.server.nearest; recall@10 >= 0.98 measured by bench/ann_recall.py).
+    ann_min_rows: int = ANN_MIN_ROWS
 
     def __post_init__(self) -> None:
         problems = []
@@ -94,6 +100,8 @@ class ServerSettings:
             problems.append(
                 f"cache_ttl must be a non-negative number of seconds, got {self.cache_ttl}"
             )
+        if self.ann_min_rows < 1:
+            problems.append(f"ann_min_rows must be at least 1, got {self.ann_min_rows}")
         if self.cache_max_entries < 1:
             problems.append(f"cache_max_entries must be at least 1, got {self.cache_max_entries}")
         if problems:

@@ -1,4 +1,10 @@
-"""Cosine similarity over latent factors: similar items, similar customers, look-alikes."""
+"""Cosine similarity over latent factors: similar items, similar customers, look-alikes.
+
+Exact top-k over every row by default; when the model holds a vector index for the side
+(basketry.server.model.ANN_MIN_ROWS) the index proposes candidates that are scored and
+ranked exactly (basketry.server.nearest), falling back to exact when a filter leaves too
+few of them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,12 @@ import numpy.typing as npt
 from basketry.server.domain import LookalikeAnswer, ScoredIndex
 from basketry.server.errors import NotFound
 from basketry.server.model import ServingModel
+from basketry.server.nearest import indexed_top_k
 from basketry.server.ranking import top_k
+from basketry.snapshot.vector_index import VectorIndex
+
+Vector = npt.NDArray[np.float32]
+Mask = npt.NDArray[np.bool_]
 
 
 def similar_items(
@@ -23,10 +34,9 @@ def similar_items(
         raise NotFound(f"item {item_id!r} is not in snapshot {model.version}")
     if not model.item_has_factors[item]:
         return []
-    scores = model.item_unit @ model.item_unit[item]
     eligible = allowed & model.item_has_factors
     eligible[item] = False
-    return _scored(scores, top_k(scores, eligible, limit))
+    return _best(model.item_unit, model.item_unit[item], eligible, limit, model.item_cosine_index)
 
 
 def similar_customers(model: ServingModel, customer_id: str, limit: int) -> list[ScoredIndex]:
@@ -36,10 +46,10 @@ def similar_customers(model: ServingModel, customer_id: str, limit: int) -> list
         raise NotFound(f"customer {customer_id!r} is not in snapshot {model.version}")
     if not model.customer_warm[customer]:
         return []
-    scores = model.customer_unit @ model.customer_unit[customer]
     eligible = model.customer_warm.copy()
     eligible[customer] = False
-    return _scored(scores, top_k(scores, eligible, limit))
+    query = model.customer_unit[customer]
+    return _best(model.customer_unit, query, eligible, limit, model.customer_cosine_index)
 
 
 def lookalike(
@@ -72,14 +82,37 @@ def lookalike(
     customers = [model.customer_index[c] for c in seed_customer_ids if c in model.customer_index]
     if customers:
         audience += _unit(model.customer_unit[customers].mean(axis=0))
-    scores = model.customer_factors @ audience
+    if not audience.any():
+        # Seeds without latent vectors: nothing to look alike.
+        return LookalikeAnswer(customers=[], seed_size=int(seeds.size))
     eligible = model.customer_warm.copy()
     eligible[seeds] = False
-    if not audience.any():
-        eligible[:] = False  # seeds without latent vectors: nothing to look alike
-    return LookalikeAnswer(
-        customers=_scored(scores, top_k(scores, eligible, limit)), seed_size=int(seeds.size)
-    )
+    best = _best(model.customer_factors, audience, eligible, limit, model.customer_product_index)
+    return LookalikeAnswer(customers=best, seed_size=int(seeds.size))
+
+
+def _best(
+    rows: npt.NDArray[np.float32],
+    query: Vector,
+    eligible: Mask,
+    limit: int,
+    index: VectorIndex | None,
+) -> list[ScoredIndex]:
+    """The `limit` eligible rows with the largest rows . query, best first."""
+
+    def score(candidates: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        scored: npt.NDArray[np.float32] = rows[candidates] @ query
+        return scored
+
+    if index is not None:
+        chosen = indexed_top_k(index, query, eligible, limit, score)
+        if chosen is not None:
+            return [
+                ScoredIndex(index=i, score=float(s))
+                for i, s in zip(chosen.tolist(), score(chosen).tolist(), strict=True)
+            ]
+    scores = rows @ query
+    return _scored(scores, top_k(scores, eligible, limit))
 
 
 def _unit(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from basketry.server.holder import ModelHolder
 from basketry.server.metrics import ServerMetrics
-from basketry.server.model import ServingModel, build_model
+from basketry.server.model import ANN_MIN_ROWS, ServingModel, build_model
 from basketry.server.warmup import warm_up
 from basketry.snapshot import SnapshotError, load_snapshot, read_latest_version
 
@@ -32,12 +32,14 @@ class SnapshotWatcher:
         *,
         poll_interval: float,
         on_swap: Callable[[ServingModel], None],
+        ann_min_rows: int = ANN_MIN_ROWS,
     ) -> None:
         self.snapshot_dir = snapshot_dir
         self.holder = holder
         self.metrics = metrics
         self.poll_interval = poll_interval
         self.on_swap = on_swap
+        self.ann_min_rows = ann_min_rows
         self._refused_version: str | None = None
         self._last_latest_error: str | None = None
         self._stop = threading.Event()
@@ -78,7 +80,9 @@ class SnapshotWatcher:
         log.info("loading snapshot %s from %s", version, self.snapshot_dir)
         started = time.perf_counter()
         try:
-            model = build_model(load_snapshot(self.snapshot_dir / version))
+            model = build_model(
+                load_snapshot(self.snapshot_dir / version), ann_min_rows=self.ann_min_rows
+            )
             warm_up(model)
         except SnapshotError as exc:
             self._refuse(version, serving)

@@ -1,22 +1,27 @@
-"""Schema version 2 of the snapshot: every array, its dtype and its shape.
+"""Schema version 3 of the snapshot: every array, its dtype and its shape.
 
 Shapes are written with symbolic dimensions that must agree across arrays:
   C  customers            I  items             F  latent factors
   K  categories           H  history entries (customer-item pairs, CSR)
   P  co-purchase partner entries (item-partner pairs, CSR)
   C1 = C + 1, I1 = I + 1 (CSR row pointers)
+  *  any length (a serialized vector index; empty when none was built)
 
-Id and name arrays are fixed-width unicode (`<U…`), never object arrays.
+Id and name arrays are fixed-width unicode (`<U…`), never object arrays; customer_ids and
+item_ids are sorted ascending and unique, so a server finds an id by binary search.
 
 Version 2 added the repurchase statistics (item_repeat_probability, item_repeat_cycle_days,
-item_once_only, customer_orders, history_recent_share); version 1 snapshots are refused.
+item_once_only, customer_orders, history_recent_share). Version 3 added what serving used
+to derive at load (unit-length factors, warm customers, the buyers-per-item CSR) and the
+approximate nearest-neighbour indexes (basketry.snapshot.derived), so a server
+memory-maps every array and computes nothing large. Older versions are refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 LATEST_NAME = "LATEST"
 
@@ -68,6 +73,18 @@ ARRAYS: dict[str, ArraySpec] = {
     "pairs_count": ArraySpec("i4", ("P",), "orders holding both items (n_ab)"),
     "pairs_expected": ArraySpec("f4", ("P",), "n_ab expected by chance, basket-size aware"),
     "pairs_score": ArraySpec("f4", ("P",), "(n_ab - c * E) / n_a, chance-corrected confidence"),
+    # --- derived for serving (basketry.snapshot.derived computes them from the arrays above)
+    "customer_unit": ArraySpec("f4", ("C", "F"), "customer factors scaled to unit length"),
+    "customer_warm": ArraySpec("b1", ("C",), "a non-zero factor vector and some history"),
+    "item_unit": ArraySpec("f4", ("I", "F"), "item factors scaled to unit length"),
+    "buyers_indptr": ArraySpec("i8", ("I1",), "buyers per item (history transposed): pointers"),
+    "buyers_customers": ArraySpec("i4", ("H",), "customer index, ascending within an item"),
+    "item_cosine_index": ArraySpec("u1", ("*",), "USearch index of item_unit (cosine)"),
+    "item_product_index": ArraySpec("u1", ("*",), "USearch index of item factors (inner product)"),
+    "customer_cosine_index": ArraySpec("u1", ("*",), "USearch index of customer_unit (cosine)"),
+    "customer_product_index": ArraySpec(
+        "u1", ("*",), "USearch index of customer factors (inner product)"
+    ),
 }
 
 # Scalar facts the reader needs besides the arrays; stored in manifest["counts"].

@@ -42,6 +42,9 @@ def check_arrays(arrays: Mapping[str, np.ndarray], counts: Mapping[str, object])
         _check_one(name, spec, arrays[name], sizes)
     _check_csr("history", arrays["history_indptr"], arrays["history_items"], sizes["I"])
     _check_csr("pairs", arrays["pairs_indptr"], arrays["pairs_partner"], sizes["I"])
+    _check_csr("buyers", arrays["buyers_indptr"], arrays["buyers_customers"], sizes["C"])
+    for name in ("customer_ids", "item_ids"):
+        _check_sorted_unique(name, arrays[name])
     categories = arrays["item_categories"]
     if categories.size and (categories.min() < -1 or categories.max() >= sizes["K"]):
         raise SnapshotError("item_categories holds an index outside the categories array")
@@ -58,7 +61,11 @@ def _check_one(name: str, spec: ArraySpec, array: np.ndarray, sizes: Mapping[str
             raise SnapshotError(f"{name}: expected a unicode string array, got dtype {array.dtype}")
     elif array.dtype != np.dtype(spec.kind):
         raise SnapshotError(f"{name}: expected dtype {np.dtype(spec.kind)}, got {array.dtype}")
-    expected = tuple(sizes[dim] for dim in spec.shape)
+    # "*" is any length: the other dimensions must still match.
+    expected = tuple(
+        array.shape[axis] if dim == "*" and axis < array.ndim else sizes.get(dim, -1)
+        for axis, dim in enumerate(spec.shape)
+    )
     if array.shape != expected:
         raise SnapshotError(f"{name}: expected shape {expected} {spec.shape}, got {array.shape}")
 
@@ -69,7 +76,13 @@ def _check_csr(prefix: str, indptr: np.ndarray, indices: np.ndarray, n_columns: 
     if indptr.size > 1 and (np.diff(indptr) < 0).any():
         raise SnapshotError(f"{prefix}_indptr must not decrease")
     if indices.size and (indices.min() < 0 or indices.max() >= n_columns):
-        raise SnapshotError(f"{prefix}: an item index is outside 0..{n_columns - 1}")
+        raise SnapshotError(f"{prefix}: an index is outside 0..{n_columns - 1}")
+
+
+def _check_sorted_unique(name: str, ids: np.ndarray) -> None:
+    """Servers look ids up by binary search, which needs them strictly ascending."""
+    if ids.size > 1 and not (ids[1:] > ids[:-1]).all():
+        raise SnapshotError(f"{name} must be sorted ascending without duplicates")
 
 
 def sha256_file(path: Path) -> str:

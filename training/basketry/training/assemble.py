@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from basketry.snapshot.derived import serving_arrays
 from basketry.training.catalog import Catalog
 from basketry.training.cleaning import CleanOrders
 from basketry.training.copurchase import Baskets, Partners
@@ -31,7 +32,17 @@ class TrainedParts:
     repurchase: RepurchaseStats
 
 
-def snapshot_arrays(parts: TrainedParts) -> dict[str, np.ndarray]:
+def snapshot_arrays(
+    parts: TrainedParts, *, customer_indexes: bool = False
+) -> dict[str, np.ndarray]:
+    """The trained arrays plus what serving derives from them (unit vectors, the buyers
+    CSR, vector indexes for a large catalogue and, on request, a large customer base:
+    basketry.snapshot.derived)."""
+    trained = _trained_arrays(parts)
+    return trained | serving_arrays(trained, customer_indexes=customer_indexes)
+
+
+def _trained_arrays(parts: TrainedParts) -> dict[str, np.ndarray]:
     history, partners, attributes = parts.history, parts.partners, parts.attributes
     repurchase = parts.repurchase
     return {

@@ -31,6 +31,7 @@ from basketry.training.metrics_file import (
 from basketry.training.pipeline import TrainingReport, train
 from basketry.training.publish import add_announce_arguments, announce_version
 from basketry.training.run_metrics import training_failure, training_success
+from basketry.training.spark.settings import DEFAULT_MASTER, SparkSettings
 from basketry.training.summary import summary_table
 from basketry.training.tuning.parameters import (
     DEFAULTS,
@@ -43,6 +44,7 @@ from basketry.training.tuning.parameters import (
 )
 from basketry.training.tuning.params_file import ParamsFile, read_params_file
 
+ENGINES = ("local", "spark")
 COLUMN_FLAGS = {
     "order_id": "--order-col",
     "customer_id": "--customer-col",
@@ -71,7 +73,52 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         "to this node-exporter textfile (*.prom), atomically; other series in it are kept",
     )
     add_announce_arguments(parser)
+    add_engine_arguments(parser)
     return _run
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """The "engine" group: where the training runs (in-process, or on Apache Spark)."""
+    engine = parser.add_argument_group("engine")
+    engine.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: numpy/implicit in this process; spark: the same snapshot computed on "
+        "Apache Spark (needs the spark extra, pip install 'basketry[spark]', and Java 17+) "
+        "(default %(default)s)",
+    )
+    engine.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="Spark master for --engine spark, e.g. local[2], spark://host:7077, yarn "
+        f"(default: spark-submit's or spark-defaults.conf's, else {DEFAULT_MASTER})",
+    )
+    engine.add_argument(
+        "--spark-conf",
+        type=spark_property,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark property for --engine spark, e.g. spark.driver.memory=8g; repeatable",
+    )
+
+
+def spark_property(text: str) -> tuple[str, str]:
+    """argparse type: KEY=VALUE."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def spark_settings_from_args(args: argparse.Namespace) -> SparkSettings | None:
+    """None for the local engine; refuses Spark options given without --engine spark."""
+    if args.engine != "spark":
+        if args.spark_master is not None or args.spark_conf:
+            raise TrainingInputError("--spark-master and --spark-conf need --engine spark")
+        return None
+    return SparkSettings(master=args.spark_master, conf=dict(args.spark_conf))
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -233,7 +280,8 @@ def _run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> TrainingReport | int:
     """The published run's report, or the exit code of a failed run (reason on stderr)."""
     try:
-        return train(config_from_args(args, snapshot_dir=args.snapshot_dir))
+        spark = spark_settings_from_args(args)
+        return train(config_from_args(args, snapshot_dir=args.snapshot_dir), spark=spark)
     except TrainingInputError as exc:
         print(f"basketry train: error: {one_line(exc)}", file=sys.stderr)
         return 2

@@ -119,12 +119,34 @@ def mine_partners(
 ) -> Partners:
     """Each item's top-K partners with score > 0 and n_ab >= min_pair_count, best first."""
     b = baskets.matrix
-    n_items = b.shape[1]
     co: coo_matrix = (b.T @ b).tocoo()
     keep = (co.row != co.col) & (co.data >= min_pair_count)
     rows, cols, counts = co.row[keep], co.col[keep], co.data[keep]
-    expected = expected_counts(baskets, rows, cols, max_buckets)
-    score = (counts - chance_discount * expected) / baskets.item_orders[rows]
+    return rank_partners(
+        rows,
+        cols,
+        counts,
+        expected_counts(baskets, rows, cols, max_buckets),
+        item_orders=baskets.item_orders,
+        top_k=top_k,
+        chance_discount=chance_discount,
+    )
+
+
+def rank_partners(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    counts: np.ndarray,
+    expected: np.ndarray,
+    *,
+    item_orders: np.ndarray,
+    top_k: int,
+    chance_discount: float,
+) -> Partners:
+    """From the pair counts n_ab (both directions) and their expected counts: each item's
+    top-K partners with score > 0, best first. Shared by both training engines."""
+    n_items = item_orders.shape[0]
+    score = (counts - chance_discount * expected) / item_orders[rows]
     positive = score > 0
     rows, cols, counts = rows[positive], cols[positive], counts[positive]
     expected, score = expected[positive], score[positive]

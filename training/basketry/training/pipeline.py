@@ -18,15 +18,16 @@ from basketry.training.assemble import (
 from basketry.training.catalog import Catalog, read_catalog
 from basketry.training.cleaning import CleanOrders, check_regex, clean, parse_fields
 from basketry.training.columns import ALL_FIELDS, OPTIONAL_FIELDS
-from basketry.training.config import TrainingConfig
-from basketry.training.copurchase import build_baskets, mine_partners
+from basketry.training.config import JsonScalar, TrainingConfig
+from basketry.training.copurchase import Baskets, Partners, build_baskets, mine_partners
 from basketry.training.errors import TrainingInputError
 from basketry.training.items import item_attributes
-from basketry.training.matrices import build_history, index_lines
+from basketry.training.matrices import History, IndexedLines, build_history, index_lines
 from basketry.training.popularity import item_buyers
 from basketry.training.progress import Stages
 from basketry.training.reading import FileInfo, read_table
-from basketry.training.repurchase import repurchase_stats
+from basketry.training.repurchase import RepurchaseStats, repurchase_stats
+from basketry.training.spark.settings import SparkSettings, check_spark_installed
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,15 @@ class PreparedOrders:
     catalog: Catalog | None
 
 
-def train(config: TrainingConfig) -> TrainingReport:
-    """Read, clean, fit, mine and publish; TrainingInputError before publishing on bad input."""
+def train(config: TrainingConfig, *, spark: SparkSettings | None = None) -> TrainingReport:
+    """Read, clean, fit, mine and publish; TrainingInputError before publishing on bad input.
+
+    `spark` switches the fitting to the Spark engine (see fit_and_publish).
+    """
+    if spark is not None:
+        check_spark_installed()  # before any slow work
     stages = Stages(quiet=config.quiet)
-    return fit_and_publish(prepare_orders(config, stages), config, stages)
+    return fit_and_publish(prepare_orders(config, stages), config, stages, spark=spark)
 
 
 def prepare_orders(config: TrainingConfig, stages: Stages) -> PreparedOrders:
@@ -81,23 +87,57 @@ def prepare_orders(config: TrainingConfig, stages: Stages) -> PreparedOrders:
 
 
 def fit_and_publish(
-    prepared: PreparedOrders, config: TrainingConfig, stages: Stages
+    prepared: PreparedOrders,
+    config: TrainingConfig,
+    stages: Stages,
+    *,
+    spark: SparkSettings | None = None,
 ) -> TrainingReport:
-    """Fit factors, mine partners and publish one version from clean order lines."""
+    """Fit factors, mine partners and publish one version from clean order lines.
+
+    The engine: in-process numpy/implicit by default, Apache Spark when `spark` is given;
+    both give the same snapshot format through the same writer.
+    """
     cleaned, files, catalog = prepared.cleaned, prepared.files, prepared.catalog
     if cleaned.lines.is_empty():
         raise TrainingInputError("no usable order lines left after cleaning (see the drop counts)")
+    if spark is None:
+        parts = fit_parts(prepared, config, stages)
+        engine: dict[str, JsonScalar] = {"engine": "local"}
+    else:
+        check_spark_installed()
+        # Imported here: the local engine never imports pyspark (an optional extra).
+        from basketry.training.spark.engine import fit_parts_on_spark
+
+        parts, engine = fit_parts_on_spark(prepared, config, stages, spark)
+    counts = snapshot_counts(parts)
+    metrics = {f"{name}_seconds": seconds for name, seconds in stages.seconds.items()}
+    metrics["total_seconds"] = stages.total_seconds  # everything before publishing
+    metrics.update(parts.repurchase.learned())
+    with stages.stage("publish"):
+        version_dir = publish_snapshot(
+            config.snapshot_dir,
+            snapshot_arrays(parts),
+            counts=counts,
+            parameters=config.parameters() | engine,
+            input_info=snapshot_input_info(files, catalog, cleaned, parts),
+            metrics=metrics,
+            keep=config.keep,
+        )
+        stages.note("published %s", version_dir)
+    size = sum(path.stat().st_size for path in version_dir.iterdir())
+    return TrainingReport(version_dir, size, cleaned, counts, stages.seconds, stages.total_seconds)
+
+
+def fit_parts(prepared: PreparedOrders, config: TrainingConfig, stages: Stages) -> TrainedParts:
+    """The local engine: every trained part of the snapshot, in this process."""
+    cleaned, catalog = prepared.cleaned, prepared.catalog
     with stages.stage("matrices"):
         indexed = index_lines(cleaned.lines)
         history = build_history(indexed, alpha=config.alpha)
         attributes = item_attributes(indexed, catalog)
         buyers = item_buyers(history.items, indexed.item_ids.shape[0])
-        stages.note(
-            "%s customers x %s items, %s history entries",
-            f"{indexed.customer_ids.shape[0]:,}",
-            f"{indexed.item_ids.shape[0]:,}",
-            f"{history.items.shape[0]:,}",
-        )
+        note_matrices(stages, indexed, history)
     with stages.stage("fit"):
         stages.note("ALS: %d factors, %d iterations", config.als.factors, config.als.iterations)
         customer_factors, item_factors = fit_factors(
@@ -120,21 +160,11 @@ def fit_and_publish(
             max_buckets=config.rules.size_buckets,
             chance_discount=config.rules.chance_discount,
         )
-        stages.note(
-            "%s orders mined (%s too big), %s partner entries",
-            f"{baskets.orders:,}",
-            f"{baskets.too_big:,}",
-            f"{partners.partner.shape[0]:,}",
-        )
+        note_mining(stages, baskets, partners)
     with stages.stage("repurchase"):
         repurchase = repurchase_stats(indexed, history, attributes.categories, config.repurchase)
-        stages.note(
-            "repeat rate %.3f overall, prior strength %.1f, %s once-only items",
-            repurchase.global_rate,
-            repurchase.prior_strength,
-            f"{int(repurchase.item_once_only.sum()):,}",
-        )
-    parts = TrainedParts(
+        note_repurchase(stages, repurchase)
+    return TrainedParts(
         indexed,
         history,
         attributes,
@@ -145,23 +175,33 @@ def fit_and_publish(
         partners,
         repurchase,
     )
-    counts = snapshot_counts(parts)
-    metrics = {f"{name}_seconds": seconds for name, seconds in stages.seconds.items()}
-    metrics["total_seconds"] = stages.total_seconds  # everything before publishing
-    metrics.update(repurchase.learned())
-    with stages.stage("publish"):
-        version_dir = publish_snapshot(
-            config.snapshot_dir,
-            snapshot_arrays(parts),
-            counts=counts,
-            parameters=config.parameters(),
-            input_info=snapshot_input_info(files, catalog, cleaned, parts),
-            metrics=metrics,
-            keep=config.keep,
-        )
-        stages.note("published %s", version_dir)
-    size = sum(path.stat().st_size for path in version_dir.iterdir())
-    return TrainingReport(version_dir, size, cleaned, counts, stages.seconds, stages.total_seconds)
+
+
+def note_matrices(stages: Stages, indexed: IndexedLines, history: History) -> None:
+    stages.note(
+        "%s customers x %s items, %s history entries",
+        f"{indexed.customer_ids.shape[0]:,}",
+        f"{indexed.item_ids.shape[0]:,}",
+        f"{history.items.shape[0]:,}",
+    )
+
+
+def note_mining(stages: Stages, baskets: Baskets, partners: Partners) -> None:
+    stages.note(
+        "%s orders mined (%s too big), %s partner entries",
+        f"{baskets.orders:,}",
+        f"{baskets.too_big:,}",
+        f"{partners.partner.shape[0]:,}",
+    )
+
+
+def note_repurchase(stages: Stages, repurchase: RepurchaseStats) -> None:
+    stages.note(
+        "repeat rate %.3f overall, prior strength %.1f, %s once-only items",
+        repurchase.global_rate,
+        repurchase.prior_strength,
+        f"{int(repurchase.item_once_only.sum()):,}",
+    )
 
 
 def _check_before_work(config: TrainingConfig) -> None:

@@ -80,30 +80,56 @@ class RepurchaseStats:
         }
 
 
+@dataclass(frozen=True)
+class CellFacts:
+    """What the item statistics need of each customer-item cell, in History's cell order
+    (customer, then item). Each training engine computes these from its order lines."""
+
+    customer: np.ndarray
+    item: np.ndarray
+    first_position: np.ndarray  # position of the customer's first order holding the item
+    orders: np.ndarray  # orders of the customer holding the item
+    recent_share: np.ndarray  # share_ci of the module docstring
+
+
 def repurchase_stats(
     indexed: IndexedLines,
     history: History,
     item_categories: np.ndarray,
     settings: RepurchaseSettings,
 ) -> RepurchaseStats:
-    n_customers = int(indexed.customer_ids.shape[0])
-    n_items = int(indexed.item_ids.shape[0])
     cells = _cell_orders(indexed.lines)
-    customer_orders = np.bincount(cells.order_customer, minlength=n_customers)
-    share = _recent_share(cells, customer_orders, settings.basket_decay)
-    # Per customer-item cell: its first order's position and how many orders held it.
-    first = cells.position[cells.starts]
-    later = first < customer_orders[cells.customer[cells.starts]] - 1
-    item_of_cell = cells.item[cells.starts]
-    eligible = np.bincount(item_of_cell, weights=later, minlength=n_items)
-    repeaters = np.bincount(item_of_cell, weights=cells.lengths > 1, minlength=n_items)
+    customer_orders = np.bincount(cells.order_customer, minlength=indexed.customer_ids.shape[0])
+    facts = CellFacts(
+        customer=cells.customer[cells.starts],
+        item=cells.item[cells.starts],
+        first_position=cells.position[cells.starts],
+        orders=cells.lengths,
+        recent_share=_recent_share(cells, customer_orders, settings.basket_decay),
+    )
+    _check_aligned(facts, history)
+    return item_statistics(facts, _gaps(cells), customer_orders, item_categories, settings)
+
+
+def item_statistics(
+    cells: CellFacts,
+    gaps: pl.DataFrame,
+    customer_orders: np.ndarray,
+    item_categories: np.ndarray,
+    settings: RepurchaseSettings,
+) -> RepurchaseStats:
+    """The per-item statistics from per-cell facts and the repeat gaps (columns item_idx,
+    gap in days); shared by both training engines."""
+    n_items = int(item_categories.shape[0])
+    later = cells.first_position < customer_orders[cells.customer] - 1
+    eligible = np.bincount(cells.item, weights=later, minlength=n_items)
+    repeaters = np.bincount(cells.item, weights=cells.orders > 1, minlength=n_items)
     global_rate = float(repeaters.sum() / eligible.sum()) if eligible.sum() > 0 else 0.0
     strength = settings.prior_strength
     if strength is None:
         strength = estimate_prior_strength(repeaters, eligible)
     prior = _group_values(repeaters, eligible, item_categories, global_rate)
     probability = (repeaters + strength * prior) / (eligible + strength)
-    gaps = _gaps(cells)
     cycle = _cycle_days(gaps, item_categories, n_items)
     cycle[repeaters == 0] = np.nan
     return RepurchaseStats(
@@ -111,7 +137,7 @@ def repurchase_stats(
         item_repeat_cycle_days=cycle.astype(np.float32),
         item_once_only=probability < settings.once_only_below,
         customer_orders=customer_orders.astype(np.int32),
-        history_recent_share=_aligned(share, cells, history),
+        history_recent_share=cells.recent_share.astype(np.float32),
         global_rate=global_rate,
         prior_strength=float(strength),
     )
@@ -208,17 +234,16 @@ def _recent_share(cells: _CellOrders, customer_orders: np.ndarray, decay: float)
     return share
 
 
-def _aligned(share: np.ndarray, cells: _CellOrders, history: History) -> np.ndarray:
-    """The shares in History's cell order: both list cells by customer, then item."""
+def _check_aligned(cells: CellFacts, history: History) -> None:
+    """Both list cells by customer, then item; anything else is a bug upstream."""
     history_customer = np.repeat(
         np.arange(history.indptr.size - 1, dtype=np.int64), np.diff(history.indptr)
     )
     if not (
-        np.array_equal(cells.customer[cells.starts], history_customer)
-        and np.array_equal(cells.item[cells.starts], history.items)
+        np.array_equal(cells.customer, history_customer)
+        and np.array_equal(cells.item, history.items)
     ):
         raise RuntimeError("repurchase cells do not match the history cells (a bug)")
-    return share.astype(np.float32)
 
 
 def _gaps(cells: _CellOrders) -> pl.DataFrame:

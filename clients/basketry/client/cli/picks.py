@@ -1,6 +1,7 @@
 """`basketry picks`: picks for a list of customers into a CSV or JSONL file (mail campaigns).
 
-Streams RecommendBatch in chunks, shows a progress bar on stderr and prints a summary.
+Streams a batch per chunk of the list (BasketryClient.recommend_batch: RecommendBatchChunked,
+or RecommendBatch with an older server), shows a progress bar on stderr and prints a summary.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def configure_picks(parser: argparse.ArgumentParser) -> Handler:
         "--chunk-size",
         type=bounded_int(1, MAX_CHUNK),
         default=1000,
-        help=f"customers per RecommendBatch call (1..{MAX_CHUNK}, default 1000)",
+        help=f"customers per batch call (1..{MAX_CHUNK}, default 1000)",
     )
     add_filter_args(parser)
     add_connection_args(parser, default_timeout=CHUNK_TIMEOUT)
