@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml protos/hatch_build.py
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The tests also run the Spark engine (pyspark is large, so only the tests install it).
+# The type check and the tests cover the Spark engine (pyspark is large: only they install it).
 $(VENV)/.spark: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $@
@@ -37,7 +37,7 @@ lint: venv $(STUBS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: venv $(STUBS)
+typecheck: venv $(VENV)/.spark $(STUBS)
 	$(BIN)/mypy
 
 pytest: venv $(VENV)/.spark $(STUBS)
