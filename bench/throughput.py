@@ -79,13 +79,15 @@ async def _closed_loop(target: str, customers: list[str], callers: int, seconds:
 
 
 async def _open_loop(target: str, customers: list[str], rate: float, seconds: float) -> Outcome:
-    channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-    stub = pb_grpc.RecommenderServiceStub(channel)
+    # Several connections, used in turn: with SO_REUSEPORT one connection reaches one server
+    # process, so a single channel would load one worker of N.
+    channels = [grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) for _ in range(8)]
+    stubs = [pb_grpc.RecommenderServiceStub(channel) for channel in channels]
     rng = random.Random(11)
     latencies: list[float] = []
     errors = 0
 
-    async def one(customer: str) -> None:
+    async def one(stub: pb_grpc.RecommenderServiceStub, customer: str) -> None:
         nonlocal errors
         started = time.perf_counter()
         try:
@@ -100,9 +102,11 @@ async def _open_loop(target: str, customers: list[str], rate: float, seconds: fl
         delay = start + n / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(rng.choice(customers))))
+        stub = stubs[n % len(stubs)]
+        tasks.append(asyncio.ensure_future(one(stub, rng.choice(customers))))
     await asyncio.gather(*tasks)
-    await channel.close()
+    for channel in channels:
+        await channel.close()
     return len(latencies), latencies, errors
 
 
@@ -170,6 +174,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--callers", type=int, default=8, help="concurrent callers per client")
     parser.add_argument("--processes", type=int, default=2, help="server processes, multi-core run")
+    parser.add_argument(
+        "--server-workers", type=int, help="basketry serve --workers (default: the server's)"
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     snapshot_dir = args.snapshot_dir
@@ -184,6 +191,8 @@ def main() -> int:
     customers = [str(c) for c in load_latest(snapshot_dir).arrays["customer_ids"]]
     serve = [*BASKETRY, "serve", "--snapshot-dir", str(snapshot_dir), "--metrics-port", "0",
              "--cache-ttl", "0"]  # fmt: skip
+    if args.server_workers:
+        serve += ["--workers", str(args.server_workers)]
     print(
         f"{args.clients} client processes x {args.callers} callers, {args.seconds:.0f} s each",
         flush=True,

@@ -19,7 +19,12 @@ class ServerSettings:
     port: int = 50051  # 0 = any free port (tests)
     metrics_port: int | None = 9464  # None = no /metrics endpoint; 0 = any free port
     poll_interval: float = 2.0  # seconds between LATEST checks (announcements check at once)
-    workers: int = 8  # gRPC handler threads (per process)
+    # gRPC handler threads per process. Scoring is Python and numpy under one GIL, so more
+    # threads add contention, not speed: on Online Retail with 16 concurrent callers one
+    # process answered 767 Recommend/s with 1 thread, 551 with 2 and 315 with 8
+    # (bench/throughput.py --server-workers). 2 keeps one long RecommendBatch from blocking
+    # every Recommend; use --processes for more cores.
+    workers: int = 2
     # Server processes sharing the gRPC port (SO_REUSEPORT), for more than one core; /metrics
     # then sums them (Prometheus multiprocess mode). 1 = this process serves alone.
     processes: int = 1
