@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +29,7 @@ import grpc
 import numpy as np
 from implicit.cpu.als import AlternatingLeastSquares
 from scipy.sparse import csr_matrix
-from serve_latency import BUNDLED_ORDERS, free_port, wait_until_ready
+from serve_latency import free_port, serving, snapshot_or_bundled
 from threadpoolctl import threadpool_limits
 
 from basketry.server.batch import answer_chunks
@@ -127,15 +124,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="best of, in-process figures")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    snapshot_dir = args.snapshot_dir
-    if snapshot_dir is None:
-        snapshot_dir = Path(tempfile.mkdtemp(prefix="basketry-bench-"))
-        print(f"training on {BUNDLED_ORDERS.name} into {snapshot_dir} ...", flush=True)
-        subprocess.run(
-            [*BASKETRY, "train", "--orders", str(BUNDLED_ORDERS), "--preset", "online-retail",
-             "--snapshot-dir", str(snapshot_dir), "--quiet"],
-            check=True,
-        )  # fmt: skip
+    snapshot_dir = snapshot_or_bundled(args.snapshot_dir)
     snapshot = load_latest(snapshot_dir)
     customer_ids = [str(c) for c in snapshot.arrays["customer_ids"]]
     n = len(customer_ids)
@@ -145,30 +134,23 @@ def main() -> int:
             in_process_seconds(snapshot_dir, customer_ids, args.batch_size)
             for _ in range(args.repeats)
         )
-        serving = min(
+        serialised = min(
             serving_seconds(snapshot_dir, customer_ids, args.batch_size)
             for _ in range(args.repeats)
         )
     port = free_port()
-    server = subprocess.Popen(
-        [*BASKETRY, "serve", "--snapshot-dir", str(snapshot_dir), "--port", str(port),
-         "--metrics-port", "0", "--cache-ttl", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        target = f"127.0.0.1:{port}"
-        wait_until_ready(target)
+    target = f"127.0.0.1:{port}"
+    serve = [*BASKETRY, "serve", "--snapshot-dir", str(snapshot_dir), "--port", str(port),
+             "--metrics-port", "0", "--cache-ttl", "0"]  # fmt: skip
+    with serving(serve, target):
         grpc_seconds(target, customer_ids[: args.batch_size], args.batch_size, chunked=True)
         chunked = grpc_seconds(target, customer_ids, args.batch_size, chunked=True)
         remote = grpc_seconds(target, customer_ids, args.batch_size, chunked=False)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
     figures = {
         "customers": n,
         "implicit_recommend_customers_per_second": round(n / reference),
         "basketry_in_process_customers_per_second": round(n / local),
-        "basketry_in_process_serialised_customers_per_second": round(n / serving),
+        "basketry_in_process_serialised_customers_per_second": round(n / serialised),
         "basketry_recommend_batch_chunked_customers_per_second": round(n / chunked),
         "basketry_recommend_batch_customers_per_second": round(n / remote),
         "recommend_batch_chunked_vs_implicit": round(reference / chunked, 3),

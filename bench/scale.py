@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
-from serve_latency import free_port, p99, recommend_latencies_ms, wait_until_ready
+from serve_latency import free_port, p99, recommend_latencies_ms, serving
 
 from basketry.snapshot import load_latest, read_latest_version
 from basketry.v1 import recommender_pb2_grpc as pb_grpc
@@ -101,23 +100,16 @@ def measure(lines: int, customers: int, items: int, work: Path, calls: int) -> S
 
     print(f"{lines:,} lines: serving ...", flush=True)
     port, metrics_port = free_port(), free_port()
-    server = subprocess.Popen(
-        [*BASKETRY, "serve", "--snapshot-dir", str(snapshots), "--port", str(port),
-         "--metrics-port", str(metrics_port), "--cache-ttl", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        target = f"127.0.0.1:{port}"
-        wait_until_ready(target, timeout=600)
+    target = f"127.0.0.1:{port}"
+    serve = [*BASKETRY, "serve", "--snapshot-dir", str(snapshots), "--port", str(port),
+             "--metrics-port", str(metrics_port), "--cache-ttl", "0"]  # fmt: skip
+    with serving(serve, target, timeout=600) as server:
         with grpc.insecure_channel(target) as channel:
             latencies = recommend_latencies_ms(
                 pb_grpc.RecommenderServiceStub(channel), known, calls
             )
         load_seconds = scrape(metrics_port, "basketry_snapshot_load_duration_seconds")
         server_rss = rss_mb(server.pid)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
     return ScalePoint(
         order_lines=lines,
         customers=customers,

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,6 +61,34 @@ def wait_until_ready(target: str, timeout: float = 60.0) -> None:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"server at {target} never became ready: {exc}") from exc
                 time.sleep(0.2)
+
+
+def snapshot_or_bundled(snapshot_dir: Path | None) -> Path:
+    """`snapshot_dir`, or a fresh snapshot trained on the bundled Online Retail data."""
+    if snapshot_dir is not None:
+        return snapshot_dir
+    snapshot_dir = Path(tempfile.mkdtemp(prefix="basketry-bench-"))
+    print(f"training on {BUNDLED_ORDERS.name} into {snapshot_dir} ...", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "basketry.cli.main", "train", "--orders", str(BUNDLED_ORDERS),
+         "--preset", "online-retail", "--snapshot-dir", str(snapshot_dir), "--quiet"],
+        check=True,
+    )  # fmt: skip
+    return snapshot_dir
+
+
+@contextmanager
+def serving(
+    command: list[str], target: str, timeout: float = 120.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server command until the block ends (then SIGTERM), once it answers on target."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_ready(target, timeout=timeout)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
 
 
 def recommend_latencies_ms(
@@ -104,13 +134,8 @@ def measure(target: str, customers: list[str], calls: int, batch_size: int) -> F
 def run_measured(
     command: list[str], target: str, customers: list[str], args: argparse.Namespace
 ) -> Figures:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_ready(target)
+    with serving(command, target, timeout=60.0):
         return measure(target, customers, args.calls, args.batch_size)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def main() -> int:
@@ -123,26 +148,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
 
-    snapshot_dir = args.snapshot_dir
-    if snapshot_dir is None:
-        snapshot_dir = Path(tempfile.mkdtemp(prefix="basketry-bench-"))
-        print(f"training on {BUNDLED_ORDERS.name} into {snapshot_dir} ...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "basketry.cli.main",
-                "train",
-                "--orders",
-                str(BUNDLED_ORDERS),
-                "--preset",
-                "online-retail",
-                "--snapshot-dir",
-                str(snapshot_dir),
-                "--quiet",
-            ],
-            check=True,
-        )
+    snapshot_dir = snapshot_or_bundled(args.snapshot_dir)
     customers = [str(c) for c in load_latest(snapshot_dir).arrays["customer_ids"]]
 
     basketry_port, reference_port = free_port(), free_port()

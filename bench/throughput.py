@@ -19,17 +19,14 @@ import json
 import multiprocessing
 import multiprocessing.pool
 import random
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
-from serve_latency import BUNDLED_ORDERS, free_port, p99, wait_until_ready
+from serve_latency import free_port, p99, serving, snapshot_or_bundled
 
 from basketry.snapshot import load_latest
 from basketry.v1 import recommender_pb2 as pb
@@ -150,9 +147,7 @@ def measure_server(
     half_load: bool,
 ) -> tuple[Load, Load | None]:
     target = f"127.0.0.1:{port}"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_ready(target, timeout=120)
+    with serving(command, target):
         run_load(pool, "closed", target, customers, args.callers, 2.0, args.clients)  # warm-up
         peak = run_load(pool, "closed", target, customers, args.callers, args.seconds, args.clients)
         half = None
@@ -160,9 +155,6 @@ def measure_server(
             rate = peak.calls_per_second / 2
             half = run_load(pool, "open", target, customers, rate, args.seconds, args.clients)
         return peak, half
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
 
 
 def main() -> int:
@@ -179,15 +171,7 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    snapshot_dir = args.snapshot_dir
-    if snapshot_dir is None:
-        snapshot_dir = Path(tempfile.mkdtemp(prefix="basketry-bench-"))
-        print(f"training on {BUNDLED_ORDERS.name} into {snapshot_dir} ...", flush=True)
-        subprocess.run(
-            [*BASKETRY, "train", "--orders", str(BUNDLED_ORDERS), "--preset", "online-retail",
-             "--snapshot-dir", str(snapshot_dir), "--quiet"],
-            check=True,
-        )  # fmt: skip
+    snapshot_dir = snapshot_or_bundled(args.snapshot_dir)
     customers = [str(c) for c in load_latest(snapshot_dir).arrays["customer_ids"]]
     serve = [*BASKETRY, "serve", "--snapshot-dir", str(snapshot_dir), "--metrics-port", "0",
              "--cache-ttl", "0"]  # fmt: skip
