@@ -113,11 +113,15 @@ def test_the_encoder_is_built_once_per_model(synthetic_model: ServingModel) -> N
     assert first.version == synthetic_model.version
 
 
-def test_top_k_positive_rows_picks_what_top_k_picks_per_row() -> None:
+@pytest.mark.parametrize("positive_share", [0.02, 0.3, 0.7])
+def test_top_k_positive_rows_picks_what_top_k_picks_per_row(positive_share: float) -> None:
+    # Dense rows take the partition path, sparse ones the sort-the-positives path.
     rng = np.random.default_rng(7)
     for k in (1, 3, 10, 40):
         # Few distinct values: many ties, across the k-th place too; zeros are never picked.
-        scores = rng.integers(-2, 6, size=(30, 25)).astype(np.float32)
+        scores = rng.integers(1, 6, size=(30, 250)).astype(np.float32)
+        scores[rng.random(scores.shape) > positive_share] = 0.0
+        scores[rng.random(scores.shape) < 0.05] = -1.0
         scores[3] = 0.0
         scores[4, :2] = 1e-45  # subnormal, still positive
         rows, columns = top_k_positive_rows(scores, k)

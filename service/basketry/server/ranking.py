@@ -29,6 +29,12 @@ def top_k(scores: npt.NDArray[np.floating], eligible: npt.NDArray[np.bool_], k: 
     return candidates[order].astype(np.int64, copy=False)
 
 
+# top_k_positive_rows sorts all positive entries when they are at most 1/SPARSE_SHARE of the
+# matrix and at most MANY_CANDIDATES per row on average; otherwise it partitions first.
+SPARSE_SHARE = 8
+MANY_CANDIDATES = 4096
+
+
 def top_k_positive_rows(scores: npt.NDArray[np.floating], k: int) -> tuple[IndexArray, IndexArray]:
     """The k largest positive entries of every row of a matrix, as (rows, columns) index
     arrays: grouped by row in row order, best first within a row, ties to the lower column.
@@ -41,14 +47,22 @@ def top_k_positive_rows(scores: npt.NDArray[np.floating], k: int) -> tuple[Index
     n_rows, n_columns = scores.shape
     if k <= 0 or n_columns == 0 or n_rows == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    # The smallest positive value: `>= floor` is `> 0`, merged into the k-th value test.
-    floor = np.nextafter(scores.dtype.type(0), scores.dtype.type(1))
-    if n_columns > k:
-        kth = np.partition(scores, n_columns - k, axis=1)[:, n_columns - k]
-        threshold = np.maximum(kth, floor)[:, None]
+    positive = np.flatnonzero(scores > 0)
+    if positive.size * SPARSE_SHARE > scores.size or positive.size > n_rows * MANY_CANDIDATES:
+        # Many positive entries: one partition per row finds each row's k-th largest value,
+        # and only entries at least that large (ties included) are sorted.
+        # The smallest positive value: `>= floor` is `> 0`, merged into the k-th value test.
+        floor = np.nextafter(scores.dtype.type(0), scores.dtype.type(1))
+        if n_columns > k:
+            kth = np.partition(scores, n_columns - k, axis=1)[:, n_columns - k]
+            threshold = np.maximum(kth, floor)[:, None]
+        else:
+            threshold = np.full((n_rows, 1), floor, dtype=scores.dtype)
+        flat = np.flatnonzero(scores >= threshold)
     else:
-        threshold = np.full((n_rows, 1), floor, dtype=scores.dtype)
-    flat = np.flatnonzero(scores >= threshold)
+        # Few (a customer's candidates in a large catalogue): sorting them all is cheaper
+        # than partitioning every row (100k items: 1.6 ms for the partition alone).
+        flat = positive
     rows, columns = np.divmod(flat, n_columns)
     order = np.lexsort((columns, -scores.ravel()[flat], rows))
     rows, columns = rows[order], columns[order]
