@@ -18,7 +18,6 @@ import argparse
 import json
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import grpc
 import redis
-from serve_latency import BUNDLED_ORDERS, free_port, p99, recommend_latencies_ms, wait_until_ready
+from serve_latency import free_port, p99, recommend_latencies_ms, serving, snapshot_or_bundled
 
 from basketry.snapshot import load_latest
 from basketry.v1 import recommender_pb2 as pb
@@ -125,9 +124,7 @@ def measure(
     items: list[str],
     args: argparse.Namespace,
 ) -> Figures:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_ready(target)
+    with serving(command, target, timeout=60.0):
         half = len(customers) // 2
         plain, recorded = customers[:half], customers[half:][: args.recorded_customers]
         maker = OrderMaker(recorded, items, tag=str(time.time_ns()))
@@ -138,9 +135,6 @@ def measure(
             plain_p50, plain_p99 = recommend_latencies(stub, plain, args.calls)
             recorded_p50, recorded_p99 = recommend_latencies(stub, recorded, args.calls)
         return Figures(plain_p50, plain_p99, recorded_p50, recorded_p99, single, batched)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def serve_command(snapshot_dir: Path, port: int, redis_url: str | None) -> list[str]:
@@ -166,13 +160,7 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="basketry-redis-cost-"))
-    snapshot_dir = args.snapshot_dir
-    if snapshot_dir is None:
-        snapshot_dir = work / "snapshots"
-        print(f"training on {BUNDLED_ORDERS.name} into {snapshot_dir} ...", flush=True)
-        train = [sys.executable, "-m", "basketry.cli.main", "train", "--orders"]
-        train += [str(BUNDLED_ORDERS), "--preset", "online-retail"]
-        subprocess.run([*train, "--snapshot-dir", str(snapshot_dir), "--quiet"], check=True)
+    snapshot_dir = snapshot_or_bundled(args.snapshot_dir)
     snapshot = load_latest(snapshot_dir)
     customers = [str(c) for c in snapshot.arrays["customer_ids"]]
     items = [str(i) for i in snapshot.arrays["item_ids"]]

@@ -15,8 +15,7 @@ whoever serves /metrics.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from importlib import metadata
 from wsgiref.simple_server import WSGIServer
@@ -27,14 +26,17 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
-    start_http_server,
 )
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from basketry.server.answer_cache import CacheResult
 from basketry.server.circuit import CircuitState
 from basketry.server.domain import Fallback
+from basketry.server.metrics_endpoint import (
+    SNAPSHOT_CREATED,
+    SnapshotAgeCollector,
+    serve_registry,
+    stop_serving,
+)
 from basketry.server.orders import OrderStoreUnavailable
 from basketry.v1 import recommender_pb2
 
@@ -68,34 +70,12 @@ REDIS_OPERATIONS = {
     "answers": ("answer_lookup", "answer_store", "answer_invalidate"),
 }
 
-SNAPSHOT_CREATED = "basketry_snapshot_created_timestamp_seconds"
-SNAPSHOT_AGE = "basketry_snapshot_age_seconds"
-
 
 def package_version() -> str:
     try:
         return metadata.version("basketry")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def snapshot_age(created_ts: float, now: float) -> GaugeMetricFamily:
-    """basketry_snapshot_age_seconds from the created timestamp (0: nothing loaded yet)."""
-    return GaugeMetricFamily(
-        SNAPSHOT_AGE,
-        "Seconds since the serving snapshot was created (0 before the first load)",
-        value=max(0.0, now - created_ts) if created_ts > 0 else 0.0,
-    )
-
-
-class _SnapshotAgeCollector(Collector):
-    """The age computed at scrape time, from this process's own created timestamp."""
-
-    def __init__(self, created_ts: Callable[[], float]) -> None:
-        self._created_ts = created_ts
-
-    def collect(self) -> Iterator[Metric]:
-        yield snapshot_age(self._created_ts(), time.time())
 
 
 class MethodMetrics:
@@ -216,7 +196,7 @@ class ServerMetrics:
             # Per process: the supervisor reports the oldest one serving, and its age.
             multiprocess_mode="liveall",
         )
-        r.register(_SnapshotAgeCollector(lambda: self._created_ts))
+        r.register(SnapshotAgeCollector(lambda: self._created_ts))
         self.snapshot_load_seconds = Gauge(
             "basketry_snapshot_load_duration_seconds",
             "Time the last successful load took (verify, build, warm up)",
@@ -389,14 +369,3 @@ class ServerMetrics:
         if self._http_server is not None:
             stop_serving(self._http_server)
             self._http_server = None
-
-
-def serve_registry(registry: CollectorRegistry, host: str, port: int) -> tuple[WSGIServer, int]:
-    """An HTTP /metrics endpoint for `registry` in a background thread, and its bound port."""
-    server, _thread = start_http_server(port, addr=host, registry=registry)
-    return server, int(server.server_port)
-
-
-def stop_serving(server: WSGIServer) -> None:
-    server.shutdown()
-    server.server_close()

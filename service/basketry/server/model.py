@@ -27,6 +27,7 @@ from scipy import sparse
 from basketry.server import foldin
 from basketry.server.foldin import FoldInRule
 from basketry.server.ids import SortedIdIndex, Strings
+from basketry.server.nearest import ANN_MIN_ROWS
 from basketry.snapshot import LoadedSnapshot, SnapshotError
 from basketry.snapshot.vector_index import VectorIndex, view_index
 
@@ -35,11 +36,6 @@ I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 ArrayT = TypeVar("ArrayT", bound=np.ndarray)
-
-# Sides (items, customers) with at least this many rows use the snapshot's vector indexes
-# for top-k (when it holds them): below it exact top-k takes well under a millisecond.
-# Measured in bench/ann_recall.py. (To become a server setting.)
-ANN_MIN_ROWS = 50_000
 
 
 @dataclass(frozen=True)

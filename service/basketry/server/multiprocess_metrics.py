@@ -22,7 +22,12 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from basketry.server.metrics import SNAPSHOT_CREATED, serve_registry, snapshot_age, stop_serving
+from basketry.server.metrics_endpoint import (
+    SNAPSHOT_CREATED,
+    serve_registry,
+    snapshot_age,
+    stop_serving,
+)
 
 
 class WorkerFilesCollector(Collector):

@@ -21,6 +21,10 @@ from basketry.snapshot.vector_index import VectorIndex
 I64 = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.floating]
 
+# Sides (items, customers) with at least this many rows use the snapshot's vector indexes
+# for top-k (when it holds them): below it exact top-k takes well under a millisecond.
+# Measured in bench/ann_recall.py; the server setting ann_min_rows defaults to it.
+ANN_MIN_ROWS = 50_000
 OVERSAMPLE = 4  # candidates asked per answer wanted
 MIN_CANDIDATES = 64
 MAX_CANDIDATES = 4096

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from basketry.server.model import ANN_MIN_ROWS
+from basketry.server.nearest import ANN_MIN_ROWS
 
 MIB = 1024 * 1024
 

@@ -1,7 +1,7 @@
 """Cosine similarity over latent factors: similar items, similar customers, look-alikes.
 
 Exact top-k over every row by default; when the model holds a vector index for the side
-(basketry.server.model.ANN_MIN_ROWS) the index proposes candidates that are scored and
+(basketry.server.nearest.ANN_MIN_ROWS) the index proposes candidates that are scored and
 ranked exactly (basketry.server.nearest), falling back to exact when a filter leaves too
 few of them.
 """

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from basketry.server.holder import ModelHolder
 from basketry.server.metrics import ServerMetrics
-from basketry.server.model import ANN_MIN_ROWS, ServingModel, build_model
+from basketry.server.model import ServingModel, build_model
+from basketry.server.nearest import ANN_MIN_ROWS
 from basketry.server.warmup import warm_up
 from basketry.snapshot import SnapshotError, load_snapshot, read_latest_version
 
