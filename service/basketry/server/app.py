@@ -130,6 +130,7 @@ def create_server(
         # Request ids outermost, so every log line of a call carries one; metrics outside
         # errors, so it sees the status the error one sets.
         interceptors=[RequestIdInterceptor(), MetricsInterceptor(metrics), ErrorInterceptor()],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),

@@ -52,6 +52,13 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         "/metrics sums them (default %(default)s)",
     )
     parser.add_argument(
+        "--max-concurrent-rpcs",
+        type=int,
+        default=DEFAULTS.max_concurrent_rpcs,
+        help="RPCs one process holds at once (running or waiting for a handler thread); "
+        "beyond it calls get RESOURCE_EXHAUSTED at once; 0 = no limit (default %(default)s)",
+    )
+    parser.add_argument(
         "--grace",
         type=float,
         default=DEFAULTS.grace,
@@ -134,6 +141,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         poll_interval=args.poll_interval,
         workers=args.workers,
         processes=args.processes,
+        max_concurrent_rpcs=args.max_concurrent_rpcs,
         grace=args.grace,
         max_recorded_orders=args.max_recorded_orders,
         redis_url=args.redis_url or None,

@@ -29,6 +29,10 @@ class ServerSettings:
     # then sums them (Prometheus multiprocess mode). 1 = this process serves alone.
     processes: int = 1
     grace: float = 10.0  # seconds in-flight RPCs get on shutdown
+    # RPCs a process holds at once, running or queued for a handler thread; beyond it gRPC
+    # answers RESOURCE_EXHAUSTED at once instead of queueing without bound, so overload costs
+    # latency only up to this depth and the server recovers as soon as load drops. 0 = no limit.
+    max_concurrent_rpcs: int = 64
     # A 10,000-id batch or look-alike seed is ~2.6 MB; 16 MiB leaves room, and stays explicit.
     max_message_bytes: int = 16 * MIB
     # Recorded orders held in process between trainings (basketry.server.memory_store).
@@ -71,6 +75,10 @@ class ServerSettings:
             problems.append(f"workers must be at least 1, got {self.workers}")
         if not 1 <= self.processes <= 64:
             problems.append(f"processes must be 1..64, got {self.processes}")
+        if self.max_concurrent_rpcs < 0:
+            problems.append(
+                f"max_concurrent_rpcs must be 0 (no limit) or more, got {self.max_concurrent_rpcs}"
+            )
         if not (math.isfinite(self.grace) and self.grace >= 0):
             problems.append(f"grace must be a non-negative number of seconds, got {self.grace}")
         if self.max_message_bytes < MIB:
