@@ -13,9 +13,13 @@ ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
 # --- build: the wheel (its hatch hook generates the gRPC stubs), installed into a venv
 FROM ${PYTHON_IMAGE} AS build
+# Every package at the exact version the tests ran with (constraints.txt), the wheel's
+# build backend in its isolated environment included.
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    PIP_CONSTRAINT=/src/constraints.txt
 WORKDIR /src
+COPY constraints.txt ./
 RUN python -m pip install build==1.2.2.post1
 COPY pyproject.toml README.md ./
 COPY protos ./protos

@@ -6,12 +6,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STUBS  := protos/basketry/v1/recommender_pb2.py
+# Every install takes the exact versions in constraints.txt (also inside pip's isolated build
+# environment, which reads only the environment variable).
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
 .PHONY: venv demo test lint typecheck pytest protos bench clean
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml protos/hatch_build.py
+$(VENV)/.installed: pyproject.toml constraints.txt protos/hatch_build.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Basketry needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
