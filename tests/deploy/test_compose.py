@@ -136,3 +136,11 @@ def test_no_path_escapes_the_repository() -> None:
         for source in mounts(service).values():
             if source.startswith("."):
                 assert Path(DEPLOY / source).resolve().is_relative_to(REPO), source
+
+
+def test_redis_acknowledges_only_what_it_has_fsynced() -> None:
+    """RecordOrders' 'accepted means kept' needs Redis to fsync every write before replying."""
+    command = services()["redis"]["command"]
+    options = dict(zip(command[1::2], command[2::2], strict=False))
+    assert options["--appendonly"] == "yes"
+    assert options["--appendfsync"] == "always"
