@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def order_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _day(day: int) -> str:
-    return f"2024-{1 + day // 30:02d}-{1 + day % 30:02d} 10:00:00"
+    return (datetime(2024, 1, 1, 10) + timedelta(days=int(day))).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_next_basket_writes_json_html_and_svg(

@@ -14,9 +14,18 @@ import numpy as np
 import pytest
 
 from basketry.snapshot import LoadedSnapshot
+from basketry.training.cleaning import DROP_REASONS
 
 Train = Callable[..., Any]  # the `train` fixture (conftest.py): runs `basketry train`
 Expected = dict[str, dict[str, int]]
+# The hand-written rows hold two bad rows (a quantity and a timestamp that do not parse):
+# skipped and counted here; tests/training/test_bad_files.py covers the default (refused).
+SKIP_BAD_ROWS = ("--on-bad-rows", "skip")
+
+
+def every_reason(dropped: dict[str, int]) -> dict[str, int]:
+    """`dropped` with every drop reason, absent ones 0 (the manifest lists them all)."""
+    return {reason: dropped.get(reason, 0) for reason in DROP_REASONS}
 
 
 def _ts(text: str) -> int:
@@ -34,11 +43,11 @@ def _cell(snapshot: LoadedSnapshot, customer: str, item: str) -> int:
 def test_every_drop_reason_is_counted(
     train: Train, small_orders_csv: Path, small_expected: Expected
 ) -> None:
-    run = train("--orders", str(small_orders_csv), "--exclude-items-regex", "POST")
+    run = train("--orders", str(small_orders_csv), *SKIP_BAD_ROWS, "--exclude-items-regex", "POST")
     assert run.code == 0, run.stderr
     snapshot = run.snapshot()
     manifest_input = snapshot.manifest["input"]
-    assert manifest_input["dropped"] == small_expected["dropped"]
+    assert manifest_input["dropped"] == every_reason(small_expected["dropped"])
     assert manifest_input["rows_read"] == 22
     assert manifest_input["rows_clean"] == 11
     counts = snapshot.counts
@@ -52,7 +61,9 @@ def test_every_drop_reason_is_counted(
 
 
 def test_history_and_item_facts(train: Train, small_orders_csv: Path) -> None:
-    snapshot = train("--orders", str(small_orders_csv), "--exclude-items-regex", "POST").snapshot()
+    snapshot = train(
+        "--orders", str(small_orders_csv), *SKIP_BAD_ROWS, "--exclude-items-regex", "POST"
+    ).snapshot()
     a = snapshot.arrays
     assert a["customer_ids"].tolist() == ["c1", "c2", "c3", "c6"]
     assert a["item_ids"].tolist() == ["A", "B", "C", "D", "E"]
@@ -80,6 +91,7 @@ def test_manifest_records_inputs_and_parameters(train: Train, small_orders_csv: 
     run = train(
         "--orders",
         str(small_orders_csv),
+        *SKIP_BAD_ROWS,
         "--alpha",
         "2.5",
         "--top-partners",
@@ -111,15 +123,20 @@ def test_manifest_records_inputs_and_parameters(train: Train, small_orders_csv: 
 def test_same_input_gives_identical_arrays(
     train: Train, small_orders_csv: Path, tmp_path: Path
 ) -> None:
-    first = train("--orders", str(small_orders_csv), snapshot_dir=tmp_path / "one").snapshot()
-    second = train("--orders", str(small_orders_csv), snapshot_dir=tmp_path / "two").snapshot()
+    first = train(
+        "--orders", str(small_orders_csv), *SKIP_BAD_ROWS, snapshot_dir=tmp_path / "one"
+    ).snapshot()
+    second = train(
+        "--orders", str(small_orders_csv), *SKIP_BAD_ROWS, snapshot_dir=tmp_path / "two"
+    ).snapshot()
     digests = [{k: v["sha256"] for k, v in s.manifest["files"].items()} for s in (first, second)]
     assert digests[0] == digests[1]
 
 
 def test_keep_prunes_old_versions(train: Train, small_orders_csv: Path, tmp_path: Path) -> None:
     versions = [
-        train("--orders", str(small_orders_csv), "--keep", "2").snapshot().version for _ in range(3)
+        train("--orders", str(small_orders_csv), *SKIP_BAD_ROWS, "--keep", "2").snapshot().version
+        for _ in range(3)
     ]
     snapshot_dir = tmp_path / "snap"
     kept = sorted(p.name for p in snapshot_dir.iterdir() if p.is_dir())
@@ -132,7 +149,14 @@ def test_summary_table_and_stage_logs(
     train: Train, small_orders_csv: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="basketry.training")
-    run = train("--orders", str(small_orders_csv), "--exclude-items-regex", "POST", quiet=False)
+    run = train(
+        "--orders",
+        str(small_orders_csv),
+        *SKIP_BAD_ROWS,
+        "--exclude-items-regex",
+        "POST",
+        quiet=False,
+    )
     assert run.code == 0, run.stderr
     table = dict(
         line.rsplit("  ", 1) for line in run.stdout.strip().splitlines() if "  " in line.strip()

@@ -15,9 +15,14 @@ import numpy as np
 import polars as pl
 import pytest
 
+from basketry.training.cleaning import DROP_REASONS
+
 Train = Callable[..., Any]  # the `train` fixture (conftest.py): runs `basketry train`
 CsvFile = Callable[[Path, list[str], list[list[str]]], Path]
 Expected = dict[str, dict[str, int]]
+# The hand-written rows hold two bad rows (a quantity and a timestamp that do not parse):
+# skipped and counted here; tests/training/test_bad_files.py covers the default (refused).
+SKIP_BAD_ROWS = ("--on-bad-rows", "skip")
 
 CANONICAL_HEADER = [
     "order_id",
@@ -51,7 +56,8 @@ SHOP_MAPPING = dict(zip(CANONICAL_HEADER, SHOP_HEADER, strict=True))
 def assert_small_result(run: Any, small_expected: Expected) -> None:
     assert run.code == 0, run.stderr
     snapshot = run.snapshot()
-    assert snapshot.manifest["input"]["dropped"] == small_expected["dropped"]
+    dropped = snapshot.manifest["input"]["dropped"]
+    assert dropped == {reason: small_expected["dropped"].get(reason, 0) for reason in DROP_REASONS}
     for key, value in small_expected["counts"].items():
         assert snapshot.counts[key] == value, key
     assert snapshot.arrays["item_names"].tolist() == ["Apple", "Banana", "Cherry", "Dates", ""]
@@ -65,7 +71,7 @@ def test_column_flags(
     small_expected: Expected,
 ) -> None:
     path = csv_file(tmp_path / "shop.csv", SHOP_HEADER, small_orders)
-    run = train("--orders", str(path), *SHOP_FLAGS, "--exclude-items-regex", "POST")
+    run = train("--orders", str(path), *SHOP_FLAGS, "--exclude-items-regex", "POST", *SKIP_BAD_ROWS)
     assert_small_result(run, small_expected)
 
 
@@ -84,7 +90,15 @@ def test_mapping_file(
         mapping.write_text(json.dumps(SHOP_MAPPING))
     else:
         mapping.write_text("".join(f'{key} = "{value}"\n' for key, value in SHOP_MAPPING.items()))
-    run = train("--orders", str(path), "--columns", str(mapping), "--exclude-items-regex", "POST")
+    run = train(
+        "--orders",
+        str(path),
+        "--columns",
+        str(mapping),
+        "--exclude-items-regex",
+        "POST",
+        *SKIP_BAD_ROWS,
+    )
     assert_small_result(run, small_expected)
 
 
@@ -92,7 +106,7 @@ def test_gzip_csv(train: Train, small_orders_csv: Path, small_expected: Expected
     packed = small_orders_csv.with_suffix(".csv.gz")
     with small_orders_csv.open("rb") as source, gzip.open(packed, "wb") as target:
         shutil.copyfileobj(source, target)
-    run = train("--orders", str(packed), "--exclude-items-regex", "POST")
+    run = train("--orders", str(packed), "--exclude-items-regex", "POST", *SKIP_BAD_ROWS)
     assert_small_result(run, small_expected)
 
 
@@ -101,7 +115,7 @@ def test_parquet_of_strings(
 ) -> None:
     path = tmp_path / "orders.parquet"
     pl.DataFrame(small_orders, schema=CANONICAL_HEADER, orient="row").write_parquet(path)
-    run = train("--orders", str(path), "--exclude-items-regex", "POST")
+    run = train("--orders", str(path), "--exclude-items-regex", "POST", *SKIP_BAD_ROWS)
     assert_small_result(run, small_expected)
 
 
@@ -143,7 +157,11 @@ def test_several_files_are_concatenated(
 ) -> None:
     first = csv_file(tmp_path / "a.csv", CANONICAL_HEADER, small_orders[:9])
     second = csv_file(tmp_path / "b.csv", CANONICAL_HEADER, small_orders[9:])
-    run = train("--orders", str(first), "--orders", str(second), "--exclude-items-regex", "POST")
+    # The second file's 13 rows hold both bad rows (15%): above the default 10% share.
+    run = train(
+        "--orders", str(first), "--orders", str(second), "--exclude-items-regex", "POST",
+        *SKIP_BAD_ROWS, "--max-bad-rows-ratio", "0.2",
+    )  # fmt: skip
     assert_small_result(run, small_expected)
     assert [f["rows"] for f in run.snapshot().manifest["input"]["files"]] == [9, 13]
 
@@ -172,7 +190,7 @@ def test_catalog_feeds_item_attributes(
             ["Z", "Zucchini", "veg", "0.70", "true"],  # never ordered
         ],
     )
-    run = train("--orders", str(small_orders_csv), "--catalog", str(catalog))
+    run = train("--orders", str(small_orders_csv), "--catalog", str(catalog), *SKIP_BAD_ROWS)
     assert run.code == 0, run.stderr
     snapshot = run.snapshot()
     a = snapshot.arrays

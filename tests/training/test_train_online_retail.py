@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from basketry.snapshot import load_latest
+from basketry.training.bad_rows import BAD_ROW_REASONS
 
 Train = Callable[..., Any]  # the `train` fixture (conftest.py): runs `basketry train`
 
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "online_retail.csv.gz"
-NO_DROPS = {"missing_order_id": 0, "missing_item_id": 0, "bad_quantity": 0, "bad_timestamp": 0}
+NO_DROPS = {"missing_order_id": 0, "missing_item_id": 0} | dict.fromkeys(BAD_ROW_REASONS, 0)
 
 pytestmark = pytest.mark.skipif(not DATA.is_file(), reason="bundled data not present")
 

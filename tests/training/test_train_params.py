@@ -97,7 +97,7 @@ def test_train_publishes_the_file_values_and_its_tuning_record(
     )
     run = train(
         "--orders", str(small_orders_csv), "--params", str(params), "--due-weight", "0.75",
-        *FAST, fast=False,
+        "--on-bad-rows", "skip", *FAST, fast=False,
     )  # fmt: skip
     assert run.code == 0, run.stderr
     manifest = run.snapshot().manifest["parameters"]

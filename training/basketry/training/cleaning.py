@@ -1,8 +1,9 @@
 """Parses raw order columns into typed values and drops unusable rows, counting each reason.
 
-Every dropped row is counted under exactly one reason: the first of DROP_REASONS that
-applies, in that order (so a cancelled line without a customer counts as a cancellation).
-Timestamps without a zone are taken as UTC.
+Every dropped row is counted under exactly one reason. Bad rows (bad_rows.BAD_ROW_REASONS,
+tagged before cleaning) come first; then the first of BUSINESS_DROP_REASONS that applies,
+in that order (so a cancelled line without a customer counts as a cancellation).
+DROP_REASONS lists both. Timestamps without a zone are taken as UTC.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from basketry.training.bad_rows import BAD_REASON, BAD_ROW_REASONS
 from basketry.training.columns import InputFormat
 from basketry.training.errors import TrainingInputError
+from basketry.training.locations import LINE, ROW, location
 
-DROP_REASONS: dict[str, str] = {
+# Rows the business leaves out on purpose: dropped whatever --on-bad-rows says.
+BUSINESS_DROP_REASONS: dict[str, str] = {
     "missing_order_id": "missing order id",
     "missing_item_id": "missing item id",
     "cancellation": "cancellation (order id prefix)",
     "missing_customer": "missing customer id",
-    "bad_quantity": "missing or unparseable quantity",
     "non_positive_quantity": "quantity <= 0",
-    "bad_timestamp": "missing or unparseable timestamp",
     "non_product": "non-product item code",
 }
+DROP_REASONS: dict[str, str] = BUSINESS_DROP_REASONS | BAD_ROW_REASONS
 
 TYPED_SCHEMA: dict[str, pl.DataType] = {
     "order_id": pl.String(),
@@ -49,8 +52,11 @@ class CleanOrders:
         return sum(self.dropped.values())
 
 
-def parse_fields(raw: pl.DataFrame, fmt: InputFormat) -> pl.DataFrame:
-    """Canonical raw columns -> TYPED_SCHEMA; unparseable values become null."""
+def parse_fields(raw: pl.DataFrame, fmt: InputFormat, *, source: str = "") -> pl.DataFrame:
+    """Canonical raw columns -> TYPED_SCHEMA; unparseable values become null.
+
+    TrainingInputError when not one timestamp parses: the format is wrong, not the rows.
+    """
     customer = _text("customer_id")
     if fmt.customer_ids_as_floats:
         customer = customer.str.replace(r"^(\d+)\.0*$", "${1}")
@@ -69,18 +75,27 @@ def parse_fields(raw: pl.DataFrame, fmt: InputFormat) -> pl.DataFrame:
             **optional,
         )
     except pl.exceptions.PolarsError as exc:
-        raise _timestamp_error(raw, fmt) from exc
-    if typed["ts"].null_count() == typed.height and raw["timestamp"].null_count() < raw.height:
+        raise _timestamp_error(raw, fmt, source) from exc
+    if typed["ts"].null_count() == typed.height and _given(raw["timestamp"]).any():
         # Not one value parsed: the format is wrong, not the data; say so instead of
-        # dropping every row as a bad timestamp.
-        raise _timestamp_error(raw, fmt)
+        # calling every row bad.
+        raise _timestamp_error(raw, fmt, source)
     return typed.cast(TYPED_SCHEMA)  # type: ignore[arg-type]
 
 
-def _timestamp_error(raw: pl.DataFrame, fmt: InputFormat) -> TrainingInputError:
-    sample = raw["timestamp"].drop_nulls().head(1).to_list()
+def _given(values: pl.Series) -> pl.Series:
+    return values.cast(pl.String).str.strip_chars() != ""
+
+
+def _timestamp_error(raw: pl.DataFrame, fmt: InputFormat, source: str) -> TrainingInputError:
+    given = raw.filter(_given(raw["timestamp"])).head(1)
+    where, sample = "", ""
+    if given.height:
+        sample = str(given["timestamp"][0])
+        if source and LINE in given.columns:
+            where = location(source, given[LINE][0], given[ROW][0]) + ": "
     return TrainingInputError(
-        f"cannot parse timestamps like {str(sample[0]) if sample else ''!r} "
+        f"{where}cannot parse timestamps like {sample!r} "
         f"(format {fmt.timestamp_format or 'inferred'}); pass --timestamp-format"
     )
 
@@ -88,12 +103,18 @@ def _timestamp_error(raw: pl.DataFrame, fmt: InputFormat) -> TrainingInputError:
 def clean(
     typed: pl.DataFrame, *, exclude_items_regex: str | None, cancellation_prefix: str
 ) -> CleanOrders:
-    """Drop unusable lines from a TYPED_SCHEMA frame, counting each reason."""
+    """Drop unusable lines from a TYPED_SCHEMA frame, counting each reason.
+
+    A BAD_REASON column (bad-row reasons, null for good rows) is honoured when present:
+    those rows count under it. Rows without a parsed quantity or timestamp never pass.
+    """
     reason = _drop_reason(exclude_items_regex, cancellation_prefix)
+    if BAD_REASON in typed.columns:
+        reason = pl.coalesce(pl.col(BAD_REASON), reason)
     tagged = typed.with_columns(reason.alias("drop_reason"))
     counts = dict(tagged["drop_reason"].drop_nulls().value_counts().iter_rows())
     dropped = {name: int(counts.get(name, 0)) for name in DROP_REASONS}
-    lines = tagged.filter(pl.col("drop_reason").is_null()).drop("drop_reason")
+    lines = tagged.filter(pl.col("drop_reason").is_null()).select(list(TYPED_SCHEMA))
     return CleanOrders(lines=lines, rows_read=typed.height, dropped=dropped)
 
 
@@ -108,13 +129,14 @@ def _drop_reason(exclude_items_regex: str | None, cancellation_prefix: str) -> p
         else pl.lit(False)
     )
     conditions = {
+        # Unparsed values are bad rows (tagged before cleaning); never let one through.
+        "bad_quantity": pl.col("quantity").is_null(),
+        "bad_timestamp": pl.col("ts").is_null(),
         "missing_order_id": order.is_null(),
         "missing_item_id": item.is_null(),
         "cancellation": is_cancellation,
         "missing_customer": pl.col("customer_id").is_null(),
-        "bad_quantity": pl.col("quantity").is_null(),
         "non_positive_quantity": pl.col("quantity") <= 0,
-        "bad_timestamp": pl.col("ts").is_null(),
         "non_product": is_non_product,
     }
     expr: pl.Expr = pl.lit(None, dtype=pl.String)

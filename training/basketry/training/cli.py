@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from basketry.snapshot import SnapshotError
+from basketry.training.bad_rows import ON_BAD_ROWS, BadRowPolicy
 from basketry.training.columns import (
     PRESETS,
     InputFormat,
@@ -170,6 +171,22 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PREFIX",
         help="order ids starting with this are cancellations (default C; '' = none)",
     )
+    inputs.add_argument(
+        "--on-bad-rows",
+        choices=ON_BAD_ROWS,
+        default="fail",
+        help="a malformed row (a value that does not parse, wrong number of fields, ...): "
+        "fail names the file and line of the first ones and exits 2; skip leaves them out, "
+        "counted by reason (default %(default)s)",
+    )
+    inputs.add_argument(
+        "--max-bad-rows-ratio",
+        type=ratio,
+        default=0.1,
+        metavar="R",
+        help="with --on-bad-rows skip, still fail when more than this share of a file's "
+        "rows are bad: it is probably the wrong file (default %(default)s)",
+    )
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -250,6 +267,7 @@ def config_from_args(args: argparse.Namespace, *, snapshot_dir: Path) -> Trainin
         preset=args.preset,
         catalog=args.catalog,
         cancellation_prefix=args.cancellation_prefix,
+        bad_rows=bad_row_policy_from_args(args),
         keep=args.keep,
         quiet=args.quiet,
     )
@@ -299,6 +317,11 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def bad_row_policy_from_args(args: argparse.Namespace) -> BadRowPolicy:
+    """What --on-bad-rows and --max-bad-rows-ratio say to do with malformed rows."""
+    return BadRowPolicy(args.on_bad_rows, args.max_bad_rows_ratio)
+
+
 def input_format_from_args(args: argparse.Namespace) -> InputFormat:
     """The input format the --preset, --columns, --*-col and cleaning flags describe."""
     fmt = preset(args.preset)
@@ -325,6 +348,14 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def ratio(text: str) -> float:
+    """argparse type: a float within [0, 1]."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within 0 and 1, got {text}")
     return value
 
 

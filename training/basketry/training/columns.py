@@ -13,6 +13,16 @@ from basketry.training.errors import TrainingInputError
 REQUIRED_FIELDS = ("order_id", "customer_id", "item_id", "quantity", "timestamp")
 OPTIONAL_FIELDS = ("price", "item_name")
 ALL_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+# What each field's values may be (reading.KIND_TYPES): the Parquet column types allowed.
+FIELD_KINDS = {
+    "order_id": "id",
+    "customer_id": "id",
+    "item_id": "id",
+    "quantity": "number",
+    "timestamp": "time",
+    "price": "number",
+    "item_name": "text",
+}
 
 
 @dataclass(frozen=True)

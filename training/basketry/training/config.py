@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from basketry.training.als import AlsSettings
+from basketry.training.bad_rows import BadRowPolicy
 from basketry.training.columns import InputFormat
 from basketry.training.confidence import FORMULA, UNITS_WEIGHT
 from basketry.training.repurchase import RepurchaseSettings
@@ -44,6 +45,7 @@ class TrainingConfig:
     preset: str | None = None
     catalog: Path | None = None
     cancellation_prefix: str = "C"
+    bad_rows: BadRowPolicy = field(default_factory=BadRowPolicy)
     repurchase: RepurchaseSettings = field(default_factory=RepurchaseSettings)
     blend: BlendSettings = field(default_factory=BlendSettings)
     keep: int = 5
@@ -81,4 +83,6 @@ class TrainingConfig:
             "input.exclude_items_regex": fmt.exclude_items_regex,
             "input.customer_ids_as_floats": fmt.customer_ids_as_floats,
             "input.cancellation_prefix": self.cancellation_prefix,
+            "input.on_bad_rows": self.bad_rows.on_bad_rows,
+            "input.max_bad_rows_ratio": self.bad_rows.max_ratio,
         }

@@ -15,17 +15,20 @@ from basketry.training.assemble import (
     snapshot_counts,
     snapshot_input_info,
 )
+from basketry.training.bad_rows import BadRows, enforce
 from basketry.training.catalog import Catalog, read_catalog
 from basketry.training.cleaning import CleanOrders, check_regex, clean, parse_fields
-from basketry.training.columns import ALL_FIELDS, OPTIONAL_FIELDS
+from basketry.training.columns import ALL_FIELDS, FIELD_KINDS, OPTIONAL_FIELDS
 from basketry.training.config import JsonScalar, TrainingConfig
 from basketry.training.copurchase import Baskets, Partners, build_baskets, mine_partners
 from basketry.training.errors import TrainingInputError
 from basketry.training.items import item_attributes
+from basketry.training.locations import LINE, ROW
 from basketry.training.matrices import History, IndexedLines, build_history, index_lines
+from basketry.training.order_checks import check_orders_across_files, order_bad_rows
 from basketry.training.popularity import item_buyers
 from basketry.training.progress import Stages
-from basketry.training.reading import FileInfo, read_table
+from basketry.training.reading import FileInfo, check_is_file, read_table
 from basketry.training.repurchase import RepurchaseStats, repurchase_stats
 from basketry.training.spark.settings import SparkSettings, check_spark_installed
 
@@ -74,7 +77,7 @@ def prepare_orders(config: TrainingConfig, stages: Stages) -> PreparedOrders:
     catalog: Catalog | None = None
     if config.catalog is not None:
         with stages.stage("catalog"):
-            catalog = read_catalog(config.catalog)
+            catalog = read_catalog(config.catalog, config.bad_rows)
             stages.note("catalog lists %s items", f"{catalog.items.height:,}")
     with stages.stage("clean"):
         cleaned = clean(
@@ -207,20 +210,29 @@ def note_repurchase(stages: Stages, repurchase: RepurchaseStats) -> None:
 def _check_before_work(config: TrainingConfig) -> None:
     # Fail before any slow work when a path or the regex is wrong.
     for path in (*config.orders, *([config.catalog] if config.catalog else [])):
-        if not path.is_file():
-            raise TrainingInputError(f"file not found: {path}")
+        check_is_file(path)
     if config.input_format.exclude_items_regex:
         check_regex(config.input_format.exclude_items_regex)
 
 
 def _read_orders(config: TrainingConfig) -> tuple[pl.DataFrame, list[FileInfo]]:
+    """Every order file parsed, with each row's bad-row reason; refused per the policy."""
     fmt = config.input_format
     wanted = {name: fmt.column_for(name) for name in ALL_FIELDS}
-    frames, files = [], []
+    frames: list[pl.DataFrame] = []
+    files: list[FileInfo] = []
+    found: list[BadRows] = []
     for path in config.orders:
-        raw, info = read_table(path, wanted, optional=OPTIONAL_FIELDS)
-        frames.append(parse_fields(raw, fmt))
+        raw, info = read_table(path, wanted, optional=OPTIONAL_FIELDS, kinds=FIELD_KINDS)
+        typed = parse_fields(raw, fmt, source=str(path))
+        bad = order_bad_rows(
+            raw, typed, columns=wanted, source=str(path), timestamp_format=fmt.timestamp_format
+        )
+        frames.append(typed.with_columns(bad.reasons, raw[LINE], raw[ROW]))
         files.append(info)
+        found.append(bad)
+    enforce(config.bad_rows, found)
+    check_orders_across_files(frames, [str(path) for path in config.orders])
     return pl.concat(frames, how="vertical"), files
 
 

@@ -104,6 +104,7 @@ def _read_clean_lines(args: argparse.Namespace) -> CleanOrders:
         base_config(tuple(args.orders), Path()),  # no snapshot is written
         input_format=training_cli.input_format_from_args(args),
         cancellation_prefix=args.cancellation_prefix,
+        bad_rows=training_cli.bad_row_policy_from_args(args),
     )
     cleaned = prepare_orders(config, Stages(quiet=False)).cleaned
     if cleaned.lines.is_empty():

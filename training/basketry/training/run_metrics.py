@@ -34,7 +34,8 @@ def training_success(report: TrainingReport, *, now: float | None = None) -> lis
         ),
         Gauge(
             "basketry_training_rows_dropped",
-            "Order lines the last successful training run dropped, by reason.",
+            "Order lines the last successful training run dropped, by reason (the bad-row "
+            "reasons count malformed rows left out under --on-bad-rows skip).",
             [({"reason": reason}, cleaned.dropped[reason]) for reason in DROP_REASONS],
         ),
         _count("customers", "Customers", counts["customers"]),
