@@ -28,7 +28,7 @@ from basketry.server import foldin
 from basketry.server.foldin import FoldInRule
 from basketry.server.ids import SortedIdIndex, Strings
 from basketry.server.nearest import ANN_MIN_ROWS
-from basketry.snapshot import LoadedSnapshot, SnapshotError
+from basketry.snapshot import LoadedSnapshot, Refusal, SnapshotError
 from basketry.snapshot.vector_index import VectorIndex, view_index
 
 F32 = npt.NDArray[np.float32]
@@ -242,7 +242,9 @@ def _created_at(manifest: Mapping[str, Any]) -> datetime:
     try:
         return datetime.fromisoformat(str(manifest["created_at"]))
     except (KeyError, ValueError) as exc:
-        raise SnapshotError(f"manifest created_at is missing or not ISO 8601: {exc}") from exc
+        raise SnapshotError(
+            f"manifest created_at is missing or not ISO 8601: {exc}", Refusal.MANIFEST
+        ) from exc
 
 
 def _reference_ts(manifest: Mapping[str, Any], last_ts: I64) -> int:
@@ -251,7 +253,9 @@ def _reference_ts(manifest: Mapping[str, Any], last_ts: I64) -> int:
         # Older snapshots: the newest purchase in the history is the same instant.
         return int(last_ts.max()) if last_ts.size else 0
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        raise SnapshotError(f"manifest input.last_order_ts must be unix seconds, got {value!r}")
+        raise SnapshotError(
+            f"manifest input.last_order_ts must be unix seconds, got {value!r}", Refusal.MANIFEST
+        )
     return int(value)
 
 
@@ -261,6 +265,7 @@ def _parameter(
     value = parameters.get(key, default)
     if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
         raise SnapshotError(
-            f"manifest parameter {key} must be a number in [{low}, {high}], got {value!r}"
+            f"manifest parameter {key} must be a number in [{low}, {high}], got {value!r}",
+            Refusal.MANIFEST,
         )
     return float(value)

@@ -6,7 +6,7 @@ naming the version to serve. Each version directory is immutable and holds
 memory-mapped; nothing is ever pickled (object arrays are refused).
 """
 
-from basketry.snapshot.errors import SnapshotError
+from basketry.snapshot.errors import NoSnapshotPublished, Refusal, SnapshotError
 from basketry.snapshot.reader import LoadedSnapshot, load_latest, load_snapshot, read_latest_version
 from basketry.snapshot.schema import ARRAYS, SCHEMA_VERSION, ArraySpec
 from basketry.snapshot.writer import publish_snapshot
@@ -16,6 +16,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "ArraySpec",
     "LoadedSnapshot",
+    "NoSnapshotPublished",
+    "Refusal",
     "SnapshotError",
     "load_latest",
     "load_snapshot",

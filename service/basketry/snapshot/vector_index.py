@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from usearch.index import Index, Matches
 
-from basketry.snapshot.errors import SnapshotError
+from basketry.snapshot.errors import Refusal, SnapshotError
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,20 @@ class VectorIndex:
 
 def view_index(blob: Blob, *, ndim: int) -> VectorIndex | None:
     """The index stored in `blob` (None when the snapshot holds none); SnapshotError if the
-    bytes are not an index of `ndim`-dimensional vectors."""
+    bytes are not an index of `ndim`-dimensional vectors.
+
+    `blob` must come from a loaded snapshot: load_snapshot checked its layout byte by byte
+    (basketry.snapshot.index_layout), which USearch does not do before reading it.
+    """
     if blob.size == 0:
         return None
     try:
         # A memoryview of the mapped array: USearch reads the snapshot's pages in place.
         index = Index.restore(blob.data, view=True, expansion_search=EXPANSION_SEARCH)
     except (RuntimeError, ValueError) as exc:
-        raise SnapshotError(f"a vector index does not open: {exc}") from exc
+        raise SnapshotError(f"a vector index does not open: {exc}", Refusal.INDEX) from exc
     if index is None or index.ndim != ndim:
-        raise SnapshotError(f"a vector index does not hold {ndim}-dimensional vectors")
+        raise SnapshotError(
+            f"a vector index does not hold {ndim}-dimensional vectors", Refusal.INDEX
+        )
     return VectorIndex(index=index, data=blob)

@@ -1,8 +1,15 @@
 """Publishes a snapshot version atomically and prunes old versions.
 
-Publication order (so a reader never sees a partial version):
-write every file into `.tmp-<version>/`, fsync them, rename the directory to
-`<version>/`, fsync the parent, then replace `LATEST` the same way.
+Publication order (so a reader never sees a partial version, even if the writer is killed
+at any instant): write every file into `.tmp-<version>/`, fsync them, rename the directory
+to `<version>/`, fsync the parent, then replace `LATEST` the same way. Pruning renames a
+version to a `.tmp-` name before deleting it, so a version directory is only ever complete.
+
+Readers ignore dot-entries. What a killed writer leaves behind (a `.tmp-` directory or
+LATEST file) is removed by the next successful publish once nothing in it has changed for
+STALE_TEMP_SECONDS: a live writer keeps touching its temp directory (it writes file after
+file; the longest quiet spell is hashing the file just written), so a concurrent publish
+into the same directory never loses its temp directory.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from basketry.snapshot.validation import check_arrays, sha256_file
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"
-STALE_TEMP_SECONDS = 24 * 3600
+STALE_TEMP_SECONDS = 3600
 
 
 def publish_snapshot(
@@ -94,29 +101,61 @@ def point_latest(snapshot_dir: Path, version: str) -> None:
 
 
 def list_versions(snapshot_dir: Path) -> list[str]:
-    """Published versions, oldest first (names sort by creation time)."""
+    """Published versions, oldest first (names sort by creation time).
+
+    A symlink is not a version (servers refuse one: it could lead outside the directory).
+    """
     return sorted(
         p.name
         for p in snapshot_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST_NAME).is_file()
+        if p.is_dir()
+        and not p.is_symlink()
+        and not p.name.startswith(".")
+        and (p / MANIFEST_NAME).is_file()
     )
 
 
 def prune_versions(snapshot_dir: Path, *, keep: int) -> list[str]:
-    """Delete all but the newest `keep` versions (never the one LATEST names)."""
+    """Delete all but the newest `keep` versions (never the one LATEST names), and what
+    killed publishes left behind (see the module docstring)."""
     latest_file = snapshot_dir / LATEST_NAME
     latest = latest_file.read_text().strip() if latest_file.exists() else ""
     versions = list_versions(snapshot_dir)
     doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != latest]
     for version in doomed:
+        # Hidden first: a kill during the delete leaves a .tmp- entry, not half a version.
         # Servers memory-map their arrays, so a version still mapped stays readable.
-        shutil.rmtree(snapshot_dir / version)
+        hidden = snapshot_dir / f"{TEMP_PREFIX}pruned-{version}-{time.monotonic_ns()}"
+        (snapshot_dir / version).rename(hidden)
+        shutil.rmtree(hidden)
         log.info("pruned snapshot version %s", version)
-    now = time.time()
-    for stale in snapshot_dir.glob(f"{TEMP_PREFIX}*"):
-        if now - stale.stat().st_mtime > STALE_TEMP_SECONDS:
-            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    _remove_stale_temp_entries(snapshot_dir)
     return doomed
+
+
+def _remove_stale_temp_entries(snapshot_dir: Path) -> None:
+    """Delete the `.tmp-` entries nothing has changed in for STALE_TEMP_SECONDS."""
+    now = time.time()
+    for entry in snapshot_dir.glob(f"{TEMP_PREFIX}*"):
+        try:
+            if now - _last_change(entry) <= STALE_TEMP_SECONDS:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except FileNotFoundError:
+            continue  # renamed by its (live) writer or removed by another publish meanwhile
+        log.info("removed %s, left by an interrupted publish", entry.name)
+
+
+def _last_change(entry: Path) -> float:
+    """Newest modification time of `entry` and, for a directory, of the files in it."""
+    newest = entry.lstat().st_mtime
+    if entry.is_dir() and not entry.is_symlink():
+        for child in entry.iterdir():
+            newest = max(newest, child.lstat().st_mtime)
+    return newest
 
 
 def _write_array(directory: Path, name: str, array: np.ndarray) -> dict[str, Any]:
