@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
@@ -18,6 +20,8 @@ from basketry.client._types import (
 )
 
 MAX_ID_BYTES = 256
+MAX_LINE_QUANTITY = 1e9
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,21 @@ def invalid(field: str, description: str) -> InvalidArgument:
 
 
 def check_customer_id(value: str, field: str) -> None:
-    """Ids (customer or item) must be 1..256 bytes of UTF-8, as the API says."""
+    """Ids (customer or item) must be 1..256 bytes of UTF-8, not blank and without control
+    characters, as the server checks them (basketry.server.requests)."""
     if not value:
         raise invalid(field, "must not be empty")
     if len(value.encode()) > MAX_ID_BYTES:
         raise invalid(field, f"must be at most {MAX_ID_BYTES} bytes")
+    if value.isspace():
+        raise invalid(field, "is blank (only whitespace)")
+    control = _CONTROL_CHARACTER.search(value)
+    if control is not None:
+        raise invalid(
+            field,
+            f"holds a control character (U+{ord(control.group()):04X} at position "
+            f"{control.start()})",
+        )
 
 
 def check_limit(limit: int, maximum: int, default: int) -> int:
@@ -79,8 +93,11 @@ def check_orders(orders: Sequence[Order]) -> None:
             raise invalid(f"orders[{index}].lines", "must hold 1..1000 lines")
         for number, line in enumerate(order.lines):
             check_customer_id(line.item_id, f"orders[{index}].lines[{number}].item_id")
-            if not line.quantity > 0:
-                raise invalid(f"orders[{index}].lines[{number}].quantity", "must be > 0")
+            if not (math.isfinite(line.quantity) and 0 < line.quantity <= MAX_LINE_QUANTITY):
+                raise invalid(
+                    f"orders[{index}].lines[{number}].quantity",
+                    f"must be a number > 0 and <= {MAX_LINE_QUANTITY:,.0f}",
+                )
 
 
 def rank_score(rank: int) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -208,6 +208,19 @@ def message_groups(answers: Sequence[bytes], max_bytes: int = MAX_MESSAGE_BYTES)
 def chunk_message(answers: Sequence[bytes]) -> bytes:
     """A RecommendBatchChunk holding the serialised answers, in order."""
     return b"".join(_CHUNK_ANSWER + varint(len(answer)) + answer for answer in answers)
+
+
+def one_per_answer(answers: list[bytes]) -> Iterator[tuple[range, bytes]]:
+    """RecommendBatch's messages: each serialised answer is one (rows, message)."""
+    for row, answer in enumerate(answers):
+        yield range(row, row + 1), answer
+
+
+def grouped_answers(answers: list[bytes]) -> Iterator[tuple[range, bytes]]:
+    """RecommendBatchChunked's messages: a chunk's answers in one message, or a few if they
+    are large, each with the rows it holds."""
+    for rows in message_groups(answers):
+        yield rows, chunk_message(answers[rows.start : rows.stop])
 
 
 class EncoderCache:

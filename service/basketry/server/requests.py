@@ -2,11 +2,19 @@
 
 Every problem in a request is collected and reported at once as one InvalidArgument whose
 field violations name the fields (e.g. "filter.exclude_item_ids[3]").
+
+Ids (customer, item and order ids, and category names) are 1..MAX_ID_BYTES bytes of UTF-8,
+not blank, with no control character (U+0000-U+001F, U+007F-U+009F): an id holding a NUL
+or a newline is a caller's bug. Leading or trailing spaces are kept as sent; training strips
+them from the order history, so such an id is simply unknown. Filter prices are finite and
+>= 0; a recorded line's quantity is finite, > 0 and at most MAX_LINE_QUANTITY. The limits
+below are the README's "Limits" table.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,11 +38,15 @@ MAX_SEED_CUSTOMERS = 10_000
 MAX_SEED_ITEMS = 1_000
 MAX_RECORDED_ORDERS = 1_000
 MAX_ORDER_LINES = 1_000
+# Far above any real order line, and small enough that summed quantities stay finite.
+MAX_LINE_QUANTITY = 1e9
 # An order dated in the future would never expire (no snapshot ever includes it): allow
 # only clock skew.
 MAX_FUTURE_SECONDS = 86_400
 # A request with thousands of bad ids gets the first few named, not a megabyte of details.
 MAX_REPORTED_VIOLATIONS = 20
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 STRATEGIES = {
     pb.STRATEGY_UNSPECIFIED: Strategy.BALANCED,
@@ -68,32 +80,57 @@ class _Checker:
 
     def done(self) -> None:
         if self.violations:
-            # Whole-field problems first, so a long list of bad ids cannot crowd them out.
-            ordered = sorted(self.violations, key=lambda violation: "[" in violation.field)
-            shown = ordered[:MAX_REPORTED_VIOLATIONS]
-            hidden = len(self.violations) - len(shown)
-            if hidden:
-                shown.append(FieldViolation("(more)", f"{hidden} further violations not listed"))
-            raise InvalidArgument(shown)
+            raise invalid_argument(self.violations)
 
     def one_id(self, field: str, value: str) -> str:
         if not value:
             self.add(field, "is required")
         elif len(value.encode("utf-8")) > MAX_ID_BYTES:
             self.add(field, f"is longer than {MAX_ID_BYTES} bytes")
+        elif value.isspace():
+            self.add(field, "is blank (only whitespace)")
+        else:
+            control = _CONTROL_CHARACTER.search(value)
+            if control is not None:
+                self.add(
+                    field,
+                    f"holds a control character (U+{ord(control.group()):04X} at position "
+                    f"{control.start()})",
+                )
         return value
 
     def ids(
-        self, field: str, values: Sequence[str], *, at_most: int, required: bool = False
+        self,
+        field: str,
+        values: Sequence[str],
+        *,
+        at_most: int,
+        required: bool = False,
+        noun: str = "ids",
     ) -> tuple[str, ...]:
+        """Each value an id (see the module's docstring); at most `at_most` of them."""
         if required and not values:
             self.add(field, "needs at least one id")
         if len(values) > at_most:
-            self.add(field, f"holds {len(values)} ids; at most {at_most} are allowed")
+            self.add(field, f"holds {len(values)} {noun}; at most {at_most} are allowed")
             return ()
         for position, value in enumerate(values):
             self.one_id(f"{field}[{position}]", value)
         return tuple(values)
+
+    def categories(self, field: str, values: Sequence[str]) -> tuple[str, ...]:
+        """Category names follow the id rules."""
+        return self.ids(field, values, at_most=MAX_CATEGORIES, noun="categories")
+
+    def price(self, field: str, message: pb.ItemFilter, name: str) -> float | None:
+        """The filter's price bound `name`; None when unset (or refused)."""
+        if not message.HasField(name):
+            return None
+        price: float = getattr(message, name)
+        if math.isfinite(price) and price >= 0:
+            return price
+        self.add(f"{field}.{name}", f"must be a finite number >= 0, got {price}")
+        return None
 
     def campaign(self, field: str, value: str) -> str:
         """Empty means no campaign; a name is printable text of at most MAX_CAMPAIGN_BYTES."""
@@ -121,22 +158,17 @@ class _Checker:
         return result
 
     def item_filter(self, field: str, message: pb.ItemFilter) -> ItemFilter:
-        min_price = message.min_price if message.HasField("min_price") else None
-        max_price = message.max_price if message.HasField("max_price") else None
-        for name, price in (("min_price", min_price), ("max_price", max_price)):
-            if price is not None and math.isnan(price):
-                self.add(f"{field}.{name}", "must be a number, got NaN")
+        min_price = self.price(field, message, "min_price")
+        max_price = self.price(field, message, "max_price")
         if min_price is not None and max_price is not None and min_price > max_price:
             self.add(f"{field}.min_price", f"{min_price} is greater than max_price {max_price}")
         return ItemFilter(
             exclude_item_ids=self.ids(
                 f"{field}.exclude_item_ids", message.exclude_item_ids, at_most=MAX_EXCLUDED_ITEMS
             ),
-            only_categories=self.ids(
-                f"{field}.only_categories", message.only_categories, at_most=MAX_CATEGORIES
-            ),
-            exclude_categories=self.ids(
-                f"{field}.exclude_categories", message.exclude_categories, at_most=MAX_CATEGORIES
+            only_categories=self.categories(f"{field}.only_categories", message.only_categories),
+            exclude_categories=self.categories(
+                f"{field}.exclude_categories", message.exclude_categories
             ),
             in_stock_only=message.in_stock_only,
             min_price=min_price,
@@ -259,7 +291,12 @@ def _order(check: _Checker, field: str, message: pb.Order, now: int) -> Recorded
     timestamp = now
     if message.HasField("timestamp"):
         timestamp = message.timestamp.seconds
-        if timestamp > now + MAX_FUTURE_SECONDS:
+        if timestamp < 0 or not 0 <= message.timestamp.nanos <= 999_999_999:
+            check.add(
+                f"{field}.timestamp",
+                "must be a valid time after 1970-01-01 (seconds >= 0, nanos 0..999,999,999)",
+            )
+        elif timestamp > now + MAX_FUTURE_SECONDS:
             check.add(
                 f"{field}.timestamp",
                 f"is {(timestamp - now) / 86_400:.1f} days after the server's clock; "
@@ -270,9 +307,24 @@ def _order(check: _Checker, field: str, message: pb.Order, now: int) -> Recorded
 
 def _line(check: _Checker, field: str, message: pb.OrderLine) -> RecordedLine:
     item_id = check.one_id(f"{field}.item_id", message.item_id)
-    if not (math.isfinite(message.quantity) and message.quantity > 0):
-        check.add(f"{field}.quantity", f"must be a finite number > 0, got {message.quantity}")
+    if not (math.isfinite(message.quantity) and 0 < message.quantity <= MAX_LINE_QUANTITY):
+        check.add(
+            f"{field}.quantity",
+            f"must be a number > 0 and <= {MAX_LINE_QUANTITY:,.0f}, got {message.quantity}",
+        )
     price = message.price if message.HasField("price") else None
     if price is not None and not (math.isfinite(price) and price >= 0):
         check.add(f"{field}.price", f"must be a finite number >= 0, got {price}")
     return RecordedLine(item_id, message.quantity, price)
+
+
+def invalid_argument(violations: Sequence[FieldViolation], unlisted: int = 0) -> InvalidArgument:
+    """The error for a request's violations, at most MAX_REPORTED_VIOLATIONS of them named
+    (`unlisted`: further ones already left out by whoever found them)."""
+    # Whole-field problems first, so a long list of bad ids cannot crowd them out.
+    ordered = sorted(violations, key=lambda violation: "[" in violation.field)
+    shown = ordered[:MAX_REPORTED_VIOLATIONS]
+    hidden = len(violations) - len(shown) + unlisted
+    if hidden:
+        shown.append(FieldViolation("(more)", f"{hidden} further violations not listed"))
+    return InvalidArgument(shown)

@@ -2,6 +2,9 @@
 
 Each RPC reads the serving model once, so a snapshot swap mid-request cannot mix versions.
 Errors are raised as BasketryError and mapped to statuses by interceptors.ErrorInterceptor.
+The long RPCs (both batch streams, between chunks and messages; SimilarCustomers and
+Lookalike, between scoring and building up to 10,000 answers) stop when their deadline
+has passed or their client went away (basketry.server.call_state).
 """
 
 from __future__ import annotations
@@ -14,15 +17,15 @@ from contextlib import closing
 
 import grpc
 
-from basketry.server import requests
+from basketry.server import call_state, requests
 from basketry.server.answer_cache import ReadThroughCache, answer_key
 from basketry.server.batch import DeliveredPicks, answer_chunks
 from basketry.server.batch_wire import (
     FALLBACK_VALUES,
     REASON_VALUES,
     EncoderCache,
-    chunk_message,
-    message_groups,
+    grouped_answers,
+    one_per_answer,
 )
 from basketry.server.bundle import bundle
 from basketry.server.domain import (
@@ -32,6 +35,7 @@ from basketry.server.domain import (
     RecommendQuery,
     ScoredIndex,
 )
+from basketry.server.errors import BasketryError
 from basketry.server.filters import allowed_items
 from basketry.server.holder import ModelHolder
 from basketry.server.metrics import ServerMetrics
@@ -102,7 +106,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         self, request: pb.RecommendBatchRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.RecommendBatchResponse]:
         """One message per customer."""
-        messages = self._batch_messages(request, context, "RecommendBatch", _one_per_answer)
+        messages = self._batch_messages(request, context, "RecommendBatch", one_per_answer)
         with closing(messages):
             for message in messages:
                 yield pb.RecommendBatchResponse.FromString(message)
@@ -111,7 +115,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         self, request: pb.RecommendBatchRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.RecommendBatchChunk]:
         """One message per chunk of customers (or less, to keep messages small)."""
-        messages = self._batch_messages(request, context, "RecommendBatchChunked", _grouped_answers)
+        messages = self._batch_messages(request, context, "RecommendBatchChunked", grouped_answers)
         with closing(messages):
             for message in messages:
                 yield pb.RecommendBatchChunk.FromString(message)
@@ -136,23 +140,27 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
             model, query.customer_ids, query.template, allowed, self.orders, rotation
         )
         delivered = DeliveredPicks(model, rotation)
-        answered = 0
+        answered = computed = 0
+
+        def abandoned() -> BasketryError | None:
+            doing = f"{method} after {answered} of {len(query.customer_ids)} customers"
+            return call_state.abandoned(context, doing)
+
+        def stop_if_abandoned() -> None:
+            error = abandoned()
+            if error is not None:
+                raise error
+
         # Closed and flushed on every exit, so a cancelled batch still remembers what it
         # streamed. A message counts as delivered once gRPC asks for the next one (it has
         # written this one) or the batch ends.
         with closing(chunks):
             try:
                 for chunk in chunks:
+                    computed += len(chunk.customer_ids)
                     serialised = encoder.answers(chunk.customer_ids, chunk.answers)
                     for rows, message in packed(serialised):
-                        if not context.is_active():
-                            log.info(
-                                "%s cancelled by the client after %d of %d customers",
-                                method,
-                                answered,
-                                len(query.customer_ids),
-                            )
-                            return
+                        stop_if_abandoned()
                         for row in rows:
                             # Counted as RecommendBatch rows whatever the RPC: the same answers.
                             self._count(
@@ -164,8 +172,14 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
                         delivered.add(chunk, rows)
                         answered += len(rows)
                     delivered.flush()
+                    if answered < len(query.customer_ids):
+                        stop_if_abandoned()  # before computing the next chunk
             finally:
                 delivered.flush()
+                # Stopped here, or gRPC stopped asking for messages (it could not send one).
+                stopped = abandoned() if answered < len(query.customer_ids) else None
+                if stopped is not None:
+                    log.info("%s; stopped, answers computed for %d", stopped.message, computed)
 
     def Bundle(self, request: pb.BundleRequest, context: grpc.ServicerContext) -> pb.BundleResponse:
         query = requests.bundle_query(request)
@@ -202,6 +216,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         customer_id, limit = requests.similar_customers_query(request)
         model = self.holder.current()
         similar = similar_customers(model, customer_id, limit)
+        call_state.stop_if_abandoned(context, "SimilarCustomers before building its answer")
         self._count("SimilarCustomers", len(similar), Fallback.NONE)
         return pb.SimilarCustomersResponse(
             customers=_scored_customers(model, similar), model_version=model.version
@@ -213,6 +228,7 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
         query = requests.lookalike_query(request)
         model = self.holder.current()
         answer = lookalike(model, query.seed_customer_ids, query.seed_item_ids, query.limit)
+        call_state.stop_if_abandoned(context, "Lookalike before building its answer")
         self._count("Lookalike", len(answer.customers), Fallback.NONE)
         return pb.LookalikeResponse(
             customers=_scored_customers(model, answer.customers),
@@ -266,18 +282,6 @@ class RecommenderServicer(pb_grpc.RecommenderServiceServicer):
 
     def _count(self, method: str, returned: int, fallback: Fallback) -> None:
         self.metrics.answered(method, returned, fallback)
-
-
-def _one_per_answer(answers: list[bytes]) -> Iterator[tuple[range, bytes]]:
-    """RecommendBatch: each serialised answer is a message."""
-    for row, answer in enumerate(answers):
-        yield range(row, row + 1), answer
-
-
-def _grouped_answers(answers: list[bytes]) -> Iterator[tuple[range, bytes]]:
-    """RecommendBatchChunked: a chunk's answers in one message, or a few if they are large."""
-    for rows in message_groups(answers):
-        yield rows, chunk_message(answers[rows.start : rows.stop])
 
 
 def _scored_items(model: ServingModel, picks: Sequence[Pick]) -> list[pb.ScoredItem]:
