@@ -160,7 +160,7 @@ def test_unknown_keys_and_tables_are_refused_with_the_valid_ones(
     config = write(tmp_path / "b.toml", "[serve]\ncache-tll = 5\n")
     err = failure(capsys, "serve", "--config", str(config), "--snapshot-dir", "s")
     assert "unknown key 'cache-tll' in [serve] (did you mean 'cache_ttl'?)" in err
-    assert "valid keys: ann_min_rows, cache_max_entries, cache_ttl," in err
+    assert "valid keys: ann_min_rows, api_keys_file, cache_max_entries, cache_ttl," in err
     write(config, "[srve]\nport = 1\n")
     err = failure(capsys, "serve", "--config", str(config), "--snapshot-dir", "s")
     assert "unknown table [srve] (did you mean 'serve'?)" in err

@@ -42,6 +42,8 @@ class Command:
 
 
 REDIS_SECRETS = ("redis_password",)
+# The API key a client command sends (the query commands read BASKETRY_API_KEY themselves).
+CLIENT_SECRETS = ("api_key",)
 
 COMMANDS: dict[str, Command] = {
     "train": Command(
@@ -90,6 +92,7 @@ COMMANDS: dict[str, Command] = {
         "basketry.training.record",
         "send the orders in order files to a server (backfills)",
         configurable=True,
+        secrets=CLIENT_SECRETS,
     ),
     "model-info": Command("basketry.client.cli", "what the server is serving"),
     "generate": Command(

@@ -9,6 +9,7 @@ from typing import Self, TypeVar
 import grpc
 
 from basketry.client import _convert
+from basketry.client._credentials import PathLike, call_metadata, channel_credentials
 from basketry.client._errors import BasketryClientError, error_from_rpc
 from basketry.client._retry import RetryPolicy, call_with_retries
 from basketry.client._types import (
@@ -56,13 +57,21 @@ class BasketryClient:
         retries: int = 2,
         batch_timeout: float = 120.0,
         tls: bool = False,
+        tls_ca_file: PathLike | None = None,
+        tls_cert_file: PathLike | None = None,
+        tls_key_file: PathLike | None = None,
         credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         interceptors: Sequence[ClientInterceptor] = (),
     ) -> None:
-        """`tls=True` uses the system's root certificates; pass `credentials` for anything
-        else (client certificates, custom roots). `metadata` is sent with every call (e.g.
-        an API key); `interceptors` wrap the channel (tracing, auth)."""
+        """TLS: `tls=True` trusts the system's root certificates; `tls_ca_file` (PEM) trusts
+        that CA instead; `tls_cert_file` and `tls_key_file` (PEM) present a client
+        certificate, for a server with mutual TLS. Any file implies TLS; `credentials`
+        replaces all of them. `api_key` is sent as `authorization: Bearer <key>` with every
+        call, batch streams included; `metadata` is sent with every call too;
+        `interceptors` wrap the channel (tracing, auth). ValueError for a bad value or an
+        unreadable file."""
         if not target:
             raise ValueError("target must be host:port, got an empty string")
         if timeout <= 0 or batch_timeout <= 0:
@@ -71,9 +80,14 @@ class BasketryClient:
         self._timeout = timeout
         self._batch_timeout = batch_timeout
         self._retry = RetryPolicy(retries=retries)
-        self._metadata = tuple(metadata)
-        if credentials is None and tls:
-            credentials = grpc.ssl_channel_credentials()
+        self._metadata = call_metadata(metadata, api_key)
+        credentials = channel_credentials(
+            tls=tls,
+            ca_file=tls_ca_file,
+            cert_file=tls_cert_file,
+            key_file=tls_key_file,
+            credentials=credentials,
+        )
         if credentials is None:
             self._channel = grpc.insecure_channel(target)
         else:

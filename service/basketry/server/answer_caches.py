@@ -39,6 +39,7 @@ def create_answer_cache(
         redis_client(
             settings.redis_url,
             password=settings.redis_password,
+            tls=settings.redis_tls,
             timeout=settings.redis_timeout,
             decode_responses=False,
         ),

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from basketry.server.app import serve
+from basketry.server.security import ServerSecurity
 from basketry.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         help="RPCs one process holds at once (running or waiting for a handler thread); "
         "beyond it calls get RESOURCE_EXHAUSTED at once; 0 = no limit (default %(default)s)",
     )
+    add_security_arguments(parser)
     parser.add_argument(
         "--grace",
         type=float,
@@ -79,6 +81,26 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
         "redis://[user[:password]@]host:port/db or rediss:// for TLS; the password may "
         "instead be in BASKETRY_REDIS_PASSWORD or redis_password in the config file "
         "(default: unset = in this process)",
+    )
+    parser.add_argument(
+        "--redis-tls-ca",
+        type=Path,
+        metavar="FILE",
+        help="with a rediss:// URL: PEM CA certificate(s) Redis's certificate must verify "
+        "against (default: the system's roots)",
+    )
+    parser.add_argument(
+        "--redis-tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="with a rediss:// URL: PEM client certificate, for a Redis that asks clients "
+        "for one (tls-auth-clients); needs --redis-tls-key",
+    )
+    parser.add_argument(
+        "--redis-tls-key",
+        type=Path,
+        metavar="FILE",
+        help="the unencrypted PEM key of --redis-tls-cert",
     )
     parser.add_argument(
         "--redis-prefix",
@@ -131,6 +153,40 @@ def configure(name: str, parser: argparse.ArgumentParser) -> Callable[[argparse.
     return _run
 
 
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """TLS and API keys of the gRPC port (files read once, at start)."""
+    group = parser.add_argument_group("security (files are read at start)")
+    group.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve gRPC over TLS with this PEM certificate (chain); needs --tls-key "
+        "(default: plaintext)",
+    )
+    group.add_argument(
+        "--tls-key",
+        type=Path,
+        metavar="FILE",
+        help="the unencrypted PEM private key of --tls-cert (readable by the server only)",
+    )
+    group.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        metavar="FILE",
+        help="mutual TLS: clients must present a certificate signed by a CA in this PEM "
+        "file, or the handshake fails; needs --tls-cert",
+    )
+    group.add_argument(
+        "--api-keys-file",
+        type=Path,
+        metavar="FILE",
+        help="every RecommenderService call needs an API key (metadata 'authorization: "
+        "Bearer KEY' or 'x-api-key: KEY') whose SHA-256 this file lists with a role: lines "
+        "'read|write sha256:HEX [name]'; read keys may not call RecordOrders. Health, "
+        "reflection and /metrics stay open (default: no keys needed)",
+    )
+
+
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     """The typed settings the options describe; ValueError names every bad one."""
     return ServerSettings(
@@ -142,11 +198,18 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         workers=args.workers,
         processes=args.processes,
         max_concurrent_rpcs=args.max_concurrent_rpcs,
+        tls_cert_file=args.tls_cert,
+        tls_key_file=args.tls_key,
+        tls_client_ca_file=args.tls_client_ca,
+        api_keys_file=args.api_keys_file,
         grace=args.grace,
         max_recorded_orders=args.max_recorded_orders,
         redis_url=args.redis_url or None,
         # A secret: only the environment or the config file sets it (basketry.cli.main).
         redis_password=getattr(args, "redis_password", None) or None,
+        redis_tls_ca_file=args.redis_tls_ca,
+        redis_tls_cert_file=args.redis_tls_cert,
+        redis_tls_key_file=args.redis_tls_key,
         redis_prefix=args.redis_prefix,
         redis_timeout=args.redis_timeout,
         rotation_days=args.rotation_days,
@@ -158,8 +221,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
 
 
 def check_config(args: argparse.Namespace) -> None:
-    """`basketry serve --print-config` refuses what a real start would (ValueError)."""
-    settings_from_args(args)
+    """`basketry serve --print-config` refuses what a real start would (ValueError), bad
+    TLS and API-key files included (Redis itself is not contacted)."""
+    ServerSecurity.load(settings_from_args(args))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@
     BasketryError            (INTERNAL unless a subclass says otherwise)
     ├── InvalidArgument      INVALID_ARGUMENT + google.rpc.BadRequest field violations
     ├── NotFound             NOT_FOUND
+    ├── Unauthenticated      UNAUTHENTICATED (no API key, or one the server does not know)
+    ├── PermissionDenied     PERMISSION_DENIED (the key's role may not call this method)
     ├── Unavailable          UNAVAILABLE (no snapshot loaded yet; clients may retry)
     │   └── OrderStoreUnavailable  (orders.py: the shared recorded-order store is down)
     └── Unimplemented        UNIMPLEMENTED
@@ -77,6 +79,14 @@ class InvalidArgument(BasketryError):
 
 class NotFound(BasketryError):
     code = grpc.StatusCode.NOT_FOUND
+
+
+class Unauthenticated(BasketryError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(BasketryError):
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class Unavailable(BasketryError):

@@ -37,7 +37,10 @@ def create_order_store(settings: ServerSettings, metrics: ServerMetrics) -> Orde
     address = redacted(settings.redis_url)
     store = RedisOrderStore(
         redis_client(
-            settings.redis_url, password=settings.redis_password, timeout=settings.redis_timeout
+            settings.redis_url,
+            password=settings.redis_password,
+            tls=settings.redis_tls,
+            timeout=settings.redis_timeout,
         ),
         prefix=settings.redis_prefix,
         address=address,
@@ -84,7 +87,10 @@ def create_sent_picks_store(
     address = redacted(settings.redis_url)
     return RedisSentPicks(
         redis_client(
-            settings.redis_url, password=settings.redis_password, timeout=settings.redis_timeout
+            settings.redis_url,
+            password=settings.redis_password,
+            tls=settings.redis_tls,
+            timeout=settings.redis_timeout,
         ),
         window,
         prefix=settings.redis_prefix,

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from basketry.server.nearest import ANN_MIN_ROWS
+from basketry.snapshot.redis_connection import RedisTls
 
 MIB = 1024 * 1024
 
@@ -33,6 +34,15 @@ class ServerSettings:
     # answers RESOURCE_EXHAUSTED at once instead of queueing without bound, so overload costs
     # latency only up to this depth and the server recovers as soon as load drops. 0 = no limit.
     max_concurrent_rpcs: int = 64
+    # TLS on the gRPC port (basketry.server.tls): a PEM certificate chain and its key, both or
+    # neither (neither = plaintext). With a client CA too, mutual TLS: only clients
+    # presenting a certificate that CA signed get past the handshake.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    # Every RecommenderService call needs an API key whose hash this file lists, with the
+    # key's role (basketry.server.auth); None = no authentication.
+    api_keys_file: Path | None = None
     # A 10,000-id batch or look-alike seed is ~2.6 MB; 16 MiB leaves room, and stays explicit.
     max_message_bytes: int = 16 * MIB
     # Recorded orders held in process between trainings (basketry.server.memory_store).
@@ -43,6 +53,11 @@ class ServerSettings:
     # settings may end up in a log.
     redis_url: str | None = field(default=None, repr=False)
     redis_password: str | None = field(default=None, repr=False)
+    # For rediss://: the CA of Redis's certificate (default: the system's roots) and a client
+    # certificate and key when Redis asks for one (tls-auth-clients).
+    redis_tls_ca_file: Path | None = None
+    redis_tls_cert_file: Path | None = None
+    redis_tls_key_file: Path | None = None
     redis_prefix: str = "basketry:"
     redis_timeout: float = 0.25  # seconds to connect and per command: fail fast, degrade
     # Mail rotation: days an item sent under a RecommendBatch campaign is not sent to the same
@@ -75,6 +90,7 @@ class ServerSettings:
             problems.append(f"workers must be at least 1, got {self.workers}")
         if not 1 <= self.processes <= 64:
             problems.append(f"processes must be 1..64, got {self.processes}")
+        problems += self._tls_problems()
         if self.max_concurrent_rpcs < 0:
             problems.append(
                 f"max_concurrent_rpcs must be 0 (no limit) or more, got {self.max_concurrent_rpcs}"
@@ -119,6 +135,31 @@ class ServerSettings:
             problems.append(f"cache_max_entries must be at least 1, got {self.cache_max_entries}")
         if problems:
             raise ValueError("invalid server settings: " + "; ".join(problems))
+
+    def _tls_problems(self) -> list[str]:
+        problems = []
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            problems.append("tls_cert_file and tls_key_file go together: set both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            problems.append(
+                "tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file as well"
+            )
+        redis_files = (self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file)
+        if any(path is not None for path in redis_files):
+            if self.redis_url is None or urlsplit(self.redis_url).scheme != "rediss":
+                problems.append("redis_tls_* files need a rediss:// redis_url")
+            if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
+                problems.append(
+                    "redis_tls_cert_file and redis_tls_key_file go together: set both or neither"
+                )
+        return problems
+
+    @property
+    def redis_tls(self) -> RedisTls | None:
+        """The Redis TLS files, when any is set."""
+        if (self.redis_tls_ca_file, self.redis_tls_cert_file) == (None, None):
+            return None
+        return RedisTls(self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file)
 
     @property
     def rotation_seconds(self) -> int:

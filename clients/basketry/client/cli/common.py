@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
+
+import grpc
 
 from basketry.client import (
     BasketryClient,
@@ -20,6 +24,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "BASKETRY_TARGET"
+# The API key: this variable, or a file (--api-key-file), never a flag (process lists show
+# flags). `basketry record` also takes it as api_key in its config table.
+API_KEY_ENV = "BASKETRY_API_KEY"
 
 
 class InputError(Exception):
@@ -40,6 +47,39 @@ def add_connection_args(parser: argparse.ArgumentParser, *, default_timeout: flo
         help=f"deadline in seconds per call (default: {default_timeout:g})",
     )
     group.add_argument("--json", action="store_true", help="print the answer as JSON")
+    add_security_args(parser)
+
+
+def add_security_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("TLS and authentication")
+    group.add_argument(
+        "--tls",
+        action="store_true",
+        help="connect over TLS, trusting the system's root certificates (implied by --tls-ca "
+        "and --tls-cert)",
+    )
+    group.add_argument(
+        "--tls-ca",
+        type=Path,
+        metavar="FILE",
+        help="connect over TLS, trusting the CA certificate(s) in this PEM file",
+    )
+    group.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="client certificate (PEM), for a server with mutual TLS; needs --tls-key",
+    )
+    group.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="the unencrypted PEM key of --tls-cert"
+    )
+    group.add_argument(
+        "--api-key-file",
+        type=Path,
+        metavar="FILE",
+        help=f"send the API key this file holds (default: ${API_KEY_ENV}, if set); there is "
+        "no flag taking the key itself, as process lists show flags",
+    )
 
 
 def add_pick_args(parser: argparse.ArgumentParser, *, limit_help: str) -> None:
@@ -96,9 +136,40 @@ def item_filter(args: argparse.Namespace) -> ItemFilter:
 
 
 def connect(args: argparse.Namespace, *, batch: bool = False) -> BasketryClient:
-    if batch:
-        return BasketryClient(args.target, timeout=args.timeout, batch_timeout=args.timeout)
-    return BasketryClient(args.target, timeout=args.timeout)
+    """A client as the connection options say; BasketryClientError for an unreadable TLS or
+    key file (so every command, `basketry record` too, reports it as one line)."""
+    try:
+        client = functools.partial(
+            BasketryClient,
+            args.target,
+            timeout=args.timeout,
+            tls=args.tls,
+            tls_ca_file=args.tls_ca,
+            tls_cert_file=args.tls_cert,
+            tls_key_file=args.tls_key,
+            api_key=api_key(args),
+        )
+        return client(batch_timeout=args.timeout) if batch else client()
+    except ValueError as exc:
+        raise BasketryClientError(str(exc)) from None
+
+
+def api_key(args: argparse.Namespace) -> str | None:
+    """The key of --api-key-file, else the api_key secret (`basketry record`'s environment or
+    config file), else $BASKETRY_API_KEY; None without one."""
+    path: Path | None = args.api_key_file
+    if path is None:
+        return getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV) or None
+    # The path is not repeated: argparse takes `--api-key KEY` for `--api-key-file KEY`.
+    hint = "(it takes a file holding the key, never the key itself)"
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ValueError(f"cannot read --api-key-file: {reason or exc} {hint}") from None
+    if not key:
+        raise ValueError(f"--api-key-file is empty {hint}")
+    return key
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -146,7 +217,12 @@ def report(name: str, message: str) -> None:
 
 def describe(error: BasketryClientError, target: str) -> str:
     if isinstance(error, Unavailable):
-        return f"{error} (is `basketry serve` running at {target} with a snapshot loaded?)"
+        return (
+            f"{error} (is `basketry serve` running at {target} with a snapshot loaded, and "
+            "do --tls/--tls-ca/--tls-cert match how it serves?)"
+        )
+    if error.code == grpc.StatusCode.UNAUTHENTICATED:
+        return f"{error} (give the key in ${API_KEY_ENV} or --api-key-file)"
     if isinstance(error, Unimplemented):
         return f"the server at {target} does not support this yet: {error}"
     return str(error)
