@@ -1,4 +1,5 @@
-"""Errors map onto the exception tree; only UNAVAILABLE is retried (counted on the wire)."""
+"""Errors map onto the exception tree; only UNAVAILABLE and CANCELLED are retried (counted on
+the wire)."""
 
 from __future__ import annotations
 
@@ -158,6 +159,43 @@ def test_client_side_mistakes_are_caught_before_sending(server: RunningServer) -
         client.model_info()
     with pytest.raises(ValueError, match="timeouts"):
         BasketryClient(server.target, timeout=0)
+
+
+class CancelledOnce:
+    """Recommend that is cancelled server-side on its first call (a draining server drops the
+    calls it received but had not started), then answers."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(
+        self, request: pb.RecommendRequest, context: grpc.ServicerContext
+    ) -> pb.RecommendResponse:
+        self.calls += 1
+        if self.calls == 1:
+            context.abort(grpc.StatusCode.CANCELLED, "server shutting down")
+        return pb.RecommendResponse(model_version="v1")
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_call_the_server_cancelled_is_sent_again(retries: int) -> None:
+    recommend = CancelledOnce()
+    handler = grpc.unary_unary_rpc_method_handler(
+        recommend,
+        request_deserializer=pb.RecommendRequest.FromString,
+        response_serializer=pb.RecommendResponse.SerializeToString,
+    )
+    with (
+        stub_server("Recommend", handler) as target,
+        BasketryClient(target, retries=retries) as client,
+    ):
+        if retries == 0:
+            with pytest.raises(BasketryClientError) as caught:
+                client.recommend("c1")
+            assert caught.value.code == grpc.StatusCode.CANCELLED
+        else:
+            assert client.recommend("c1").model_version == "v1"
+    assert recommend.calls == 1 + retries
 
 
 class BreaksAfterFirstAnswer:

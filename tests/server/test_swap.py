@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import shutil
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
@@ -44,10 +48,13 @@ def publish_corrupted(snapshot_dir: Path, staging: Path, seed: int) -> str:
 
 
 def load_failures(running: RunningServer) -> float:
-    value = running.server.metrics.registry.get_sample_value(
-        "basketry_snapshot_load_failures_total"
+    """Versions refused, whatever the reason (the counter's `reason` label)."""
+    return sum(
+        sample.value
+        for metric in running.server.metrics.registry.collect()
+        for sample in metric.samples
+        if sample.name == "basketry_snapshot_load_failures_total"
     )
-    return value or 0.0
 
 
 def test_health_and_reflection_before_and_after_the_first_snapshot(tmp_path: Path) -> None:
@@ -138,3 +145,63 @@ def test_a_refused_version_is_not_retried_until_latest_moves(tmp_path: Path) -> 
         assert watcher.poll_once() is True
         assert watcher.poll_once() is False
         assert running.server.holder.current().version == newest
+
+
+def test_a_process_starting_on_a_refused_latest_serves_the_previous_version(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker restarted (or a replica added) while LATEST names a broken version serves
+    what its running peers kept serving, instead of answering UNAVAILABLE."""
+    snapshot_dir = tmp_path / "snapshots"
+    older = publish_synthetic_snapshot(snapshot_dir, seed=1, **SMALL).name  # type: ignore[arg-type]
+    previous = publish_synthetic_snapshot(snapshot_dir, seed=2, **SMALL).name  # type: ignore[arg-type]
+    broken = publish_corrupted(snapshot_dir, tmp_path / "staging", seed=3)
+    assert older < previous < broken
+    with caplog.at_level(logging.WARNING), running_server(snapshot_dir) as running:
+        assert running.server.holder.current().version == previous
+        assert load_failures(running) == 1
+        assert running.server.watcher.poll_once() is False  # LATEST still names the bad one
+        assert load_failures(running) == 1
+        with grpc.insecure_channel(running.target) as channel:
+            stub = recommender_pb2_grpc.RecommenderServiceStub(channel)
+            answer = stub.Recommend(pb.RecommendRequest(customer_id="c0001"), timeout=5)
+        assert answer.model_version == previous
+        newest = publish_synthetic_snapshot(snapshot_dir, seed=4, **SMALL).name  # type: ignore[arg-type]
+        assert running.server.watcher.poll_once() is True
+        assert running.server.holder.current().version == newest
+    assert f"serving the previous version {previous}" in caplog.text
+    assert f"refused snapshot {broken}" in caplog.text
+
+
+def test_a_process_starting_with_no_loadable_version_serves_nothing(tmp_path: Path) -> None:
+    snapshot_dir = tmp_path / "snapshots"
+    broken = publish_corrupted(snapshot_dir, tmp_path / "staging", seed=3)
+    with running_server(snapshot_dir) as running:
+        assert running.server.holder.loaded() is None
+        assert load_failures(running) == 1
+        assert running.server.watcher.poll_once() is False
+        assert load_failures(running) == 1
+    assert broken
+
+
+def test_an_old_model_caught_in_a_reference_cycle_is_released_after_the_swap(
+    tmp_path: Path,
+) -> None:
+    """The watcher collects garbage after a swap, so an old model that only a reference cycle
+    still holds (as exception tracebacks make) is unmapped then, not at some later full
+    collection. Automatic collection is off here so only the watcher's can free it."""
+    snapshot_dir = tmp_path / "snapshots"
+    publish_synthetic_snapshot(snapshot_dir, seed=1, **SMALL)  # type: ignore[arg-type]
+    with running_server(snapshot_dir) as running:
+        old_model = weakref.ref(running.server.holder.current())
+        gc.disable()
+        try:
+            cycle: list[object] = [old_model()]
+            cycle.append(cycle)
+            del cycle
+            newest = publish_synthetic_snapshot(snapshot_dir, seed=2, **SMALL).name  # type: ignore[arg-type]
+            wait_until(lambda: running.server.holder.current().version == newest)
+            assert old_model() is not None  # only the cycle holds it now
+            wait_until(lambda: old_model() is None)
+        finally:
+            gc.enable()

@@ -1,7 +1,12 @@
-"""Retrying UNAVAILABLE (and only UNAVAILABLE) with jittered exponential backoff.
+"""Retrying UNAVAILABLE and CANCELLED (and only those) with jittered exponential backoff.
 
-Every other status code means the request itself was wrong or the server failed in a
-way another attempt would not fix, so it is raised at once.
+UNAVAILABLE: no snapshot yet, a server draining or unreachable. CANCELLED: this client
+never cancels its own calls (they block, bounded by a deadline), so it comes from the
+server side: a server that shuts down cancels the calls it had received but not started
+(HTTP/2 RST_STREAM), as the soak test saw when a worker drained. Sending again is safe
+for every RPC: the reads change nothing and RecordOrders is idempotent by order id. Every
+other status code means the request itself was wrong or the server failed in a way
+another attempt would not fix, so it is raised at once.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ class RetryPolicy:
 
     def should_retry(self, error: grpc.RpcError, attempt: int) -> bool:
         """`attempt` counts from 0 for the first try."""
-        return attempt < self.retries and _is_unavailable(error)
+        return attempt < self.retries and _is_retryable(error)
 
     def wait_before_retry(self, attempt: int, method: str, error: grpc.RpcError) -> None:
         ceiling = min(self.max_backoff, self.initial_backoff * self.multiplier**attempt)
@@ -47,8 +52,9 @@ class RetryPolicy:
         delay = random.uniform(ceiling / 2, ceiling)
         details = error.details() if isinstance(error, grpc.Call) else str(error)
         logger.info(
-            "%s unavailable (%s); retry %d of %d in %.2fs",
+            "%s %s (%s); retry %d of %d in %.2fs",
             method,
+            error.code().name if isinstance(error, grpc.Call) else "failed",
             details,
             attempt + 1,
             self.retries,
@@ -70,5 +76,8 @@ def call_with_retries(send: Callable[[], T], *, method: str, policy: RetryPolicy
             attempt += 1
 
 
-def _is_unavailable(error: grpc.RpcError) -> bool:
-    return isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.UNAVAILABLE
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
+
+
+def _is_retryable(error: grpc.RpcError) -> bool:
+    return isinstance(error, grpc.Call) and error.code() in RETRYABLE

@@ -1,5 +1,6 @@
 """Assembles the server (gRPC, health, reflection, metrics, snapshot watcher and its Redis
-announcement listener, recorded-order and sent-picks stores, answer cache) and runs it.
+announcement listener, recorded-order and sent-picks stores, answer cache, TLS and API-key
+authentication) and runs it.
 
 `create_server(settings)` builds and binds without starting, so tests can bind port 0;
 `serve(settings)` runs until SIGTERM or SIGINT and then drains gracefully. With
@@ -22,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from basketry.server.announcements import AnnouncementListener
 from basketry.server.answer_caches import create_answer_cache
+from basketry.server.auth import AuthInterceptor
 from basketry.server.holder import ModelHolder
 from basketry.server.interceptors import ErrorInterceptor, MetricsInterceptor
 from basketry.server.metrics import ServerMetrics
@@ -30,15 +32,19 @@ from basketry.server.order_stores import create_order_store, create_sent_picks_s
 from basketry.server.orders import OrderStoreUnavailable
 from basketry.server.redis_store import redacted
 from basketry.server.request_ids import RequestIdInterceptor
+from basketry.server.security import ServerSecurity
 from basketry.server.servicer import RecommenderServicer
 from basketry.server.settings import ServerSettings
 from basketry.server.supervisor import supervise
 from basketry.server.watcher import SnapshotWatcher
 from basketry.server.worker_role import WorkerRole
-from basketry.snapshot.redis_connection import redis_client
+from basketry.snapshot.redis_connection import check_login, redis_client
 from basketry.v1 import recommender_pb2, recommender_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+# Seconds before the server asks a client to reconnect (see create_server).
+MAX_CONNECTION_AGE_SECONDS = 120
 
 SERVICE_NAME = recommender_pb2.DESCRIPTOR.services_by_name["RecommenderService"].full_name
 
@@ -124,12 +130,22 @@ def create_server(
 
     `share_port`: bind with SO_REUSEPORT, for the workers of one supervisor (which checked
     the port was free); otherwise a port in use is refused."""
+    security = ServerSecurity.load(settings)
+    check_redis_login(settings)
     metrics = ServerMetrics(shared_order_store=settings.redis_url is not None)
+    # Request ids outermost, so every log line of a call carries one; metrics outside
+    # errors, so it sees the status the error one sets; auth inside errors, so a refusal
+    # becomes its status there and is counted under it.
+    interceptors: list[grpc.ServerInterceptor] = [
+        RequestIdInterceptor(),
+        MetricsInterceptor(metrics),
+        ErrorInterceptor(),
+    ]
+    if security.api_keys is not None:
+        interceptors.append(AuthInterceptor(security.api_keys))
     grpc_server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="rpc"),
-        # Request ids outermost, so every log line of a call carries one; metrics outside
-        # errors, so it sees the status the error one sets.
-        interceptors=[RequestIdInterceptor(), MetricsInterceptor(metrics), ErrorInterceptor()],
+        interceptors=interceptors,
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs or None,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -137,17 +153,27 @@ def create_server(
             # Refuse a port another process already serves instead of silently sharing it;
             # a supervisor's workers share theirs, the kernel spreading connections.
             ("grpc.so_reuseport", 1 if share_port else 0),
+            # The kernel (SO_REUSEPORT) and load balancers spread connections, not calls, and
+            # clients keep theirs: without an age limit a restarted worker or a new replica
+            # gets no traffic until clients reconnect (seen in bench/soak.py). Callers move
+            # over on the GOAWAY; calls in flight get the drain grace to finish.
+            ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_SECONDS * 1000),
+            ("grpc.max_connection_age_grace_ms", round(max(settings.grace, 30.0) * 1000)),
         ],
     )
     address = _address(settings.host, settings.port)
     try:
-        port = grpc_server.add_insecure_port(address)
+        if security.credentials is None:
+            port = grpc_server.add_insecure_port(address)
+        else:
+            port = grpc_server.add_secure_port(address, security.credentials)
     except RuntimeError as exc:
         raise OSError(
             f"cannot listen on {address}: {exc} (port in use or not a local address?)"
         ) from exc
     server = BasketryServer(settings, grpc_server, port, metrics)
     _register_services(server)
+    security.log(settings)
     return server, port
 
 
@@ -155,6 +181,9 @@ def serve(settings: ServerSettings) -> int:
     """Run until SIGTERM/SIGINT; returns the process exit code."""
     role = WorkerRole.from_environment()
     if role is None and settings.processes > 1:
+        # Bad files stop the start here, once, rather than in every worker.
+        ServerSecurity.load(settings)
+        check_redis_login(settings)
         return supervise(settings)
     if role is not None:
         settings = role.settings(settings)
@@ -180,6 +209,24 @@ def serve(settings: ServerSettings) -> int:
     return 0
 
 
+def check_redis_login(settings: ServerSettings) -> None:
+    """Refuse to start (ValueError) when Redis refuses the login or the TLS handshake; Redis
+    not answering at all is not fatal (the stores degrade and reconnect, and say so)."""
+    if settings.redis_url is None:
+        return
+    client = redis_client(
+        settings.redis_url,
+        password=settings.redis_password,
+        tls=settings.redis_tls,
+        timeout=settings.redis_timeout,
+        retries=0,
+    )
+    try:
+        check_login(client, redacted(settings.redis_url))
+    finally:
+        client.close()
+
+
 def _announcement_listener(
     settings: ServerSettings, watcher: SnapshotWatcher, metrics: ServerMetrics
 ) -> AnnouncementListener | None:
@@ -192,6 +239,7 @@ def _announcement_listener(
         redis_client(
             settings.redis_url,
             password=settings.redis_password,
+            tls=settings.redis_tls,
             timeout=settings.redis_timeout,
             retries=0,
         ),

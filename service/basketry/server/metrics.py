@@ -2,8 +2,8 @@
 
 Names carry the `basketry_` prefix and base units; labels never hold customer or item ids.
 Every label value known in advance (methods, status codes the server answers, fallback
-reasons, cache results, record outcomes, circuit states of the configured stores) is created
-at start, so each series exists, at 0, from the first scrape.
+reasons, cache results, record outcomes, circuit states of the configured stores, snapshot
+refusal reasons) is created at start, so each series exists, at 0, from the first scrape.
 
 The same metrics serve a supervised worker process (`basketry serve --processes N`): there
 prometheus_client keeps each value in a file of PROMETHEUS_MULTIPROC_DIR and the supervisor
@@ -15,6 +15,7 @@ whoever serves /metrics.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
 from importlib import metadata
@@ -38,6 +39,7 @@ from basketry.server.metrics_endpoint import (
     stop_serving,
 )
 from basketry.server.orders import OrderStoreUnavailable
+from basketry.snapshot import Refusal
 from basketry.v1 import recommender_pb2
 
 # Requests answer in well under a millisecond to a few hundred: resolve that range.
@@ -209,8 +211,15 @@ class ServerMetrics:
             registry=r,
         )
         self.snapshot_load_failures = Counter(
-            "basketry_snapshot_load_failures", "Snapshot versions refused at load", registry=r
+            "basketry_snapshot_load_failures",
+            "Snapshot versions refused at load (the previous one keeps serving), by reason: "
+            + ", ".join(reason.value for reason in Refusal),
+            ["reason"],
+            registry=r,
         )
+        self._refusals = {
+            reason: self.snapshot_load_failures.labels(reason=reason.value) for reason in Refusal
+        }
         # Counts of the snapshot loaded last by any process (the newest during a swap).
         self.snapshot_customers = Gauge(
             "basketry_snapshot_customers",
@@ -311,9 +320,11 @@ class ServerMetrics:
     ) -> None:
         old = self._serving_version
         if old is not None and old != version:
-            # Set to 0 first: in a worker, remove() alone would leave its file at 1.
+            # Set to 0 first: in a worker, remove() alone would leave its file at 1; and a
+            # worker cannot remove() at all (prometheus_client warns on every swap).
             self.snapshot_info.labels(version=old).set(0)
-            self.snapshot_info.remove(old)
+            if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+                self.snapshot_info.remove(old)
         self._serving_version = version
         self.snapshot_info.labels(version=version).set(1)
         self.snapshot_load_seconds.set(seconds)
@@ -324,6 +335,9 @@ class ServerMetrics:
         self.snapshot_created.set(self._created_ts)
         self.snapshot_loads.inc()
         self.snapshot_loaded_flag.set(1)
+
+    def snapshot_refused(self, reason: Refusal) -> None:
+        self._refusals[reason].inc()
 
     def orders_recorded(self, accepted: int, duplicates: int) -> None:
         self.recorded_orders.labels(outcome="accepted").inc(accepted)
