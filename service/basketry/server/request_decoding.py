@@ -120,16 +120,9 @@ class _Walk:
         position = start
         while position < end:
             tag_at = position
-            tag, position = self._varint(position, end, path, max_bytes=5)
-            number, wire_type = tag >> 3, tag & 7
-            if not 1 <= number <= MAX_FIELD_NUMBER:
-                raise _Corrupt(path, f"has a bad field tag at byte {tag_at}")
-            if wire_type == _VARINT:
-                _, position = self._varint(position, end, path)
-            elif wire_type == _FIXED64:
-                position = self._skip(position, 8, end, path)
-            elif wire_type == _FIXED32:
-                position = self._skip(position, 4, end, path)
+            number, wire_type, position = self._tag(position, end, path)
+            if wire_type in (_VARINT, _FIXED64, _FIXED32):
+                position = self._skip_scalar(wire_type, position, end, path)
             elif wire_type == _START_GROUP:
                 position = self._skip_group(number, position, end, path, depth + 1)
             elif wire_type == _LENGTH:
@@ -145,6 +138,20 @@ class _Walk:
                 position += length
             else:  # an end-group without a start, or wire types 6 and 7
                 raise _Corrupt(path, f"has a bad wire type at byte {tag_at}")
+
+    def _tag(self, position: int, end: int, path: str) -> tuple[int, int, int]:
+        """(field number, wire type, position after the tag) of the tag at `position`."""
+        tag, after = self._varint(position, end, path, max_bytes=5)
+        number = tag >> 3
+        if not 1 <= number <= MAX_FIELD_NUMBER:
+            raise _Corrupt(path, f"has a bad field tag at byte {position}")
+        return number, tag & 7, after
+
+    def _skip_scalar(self, wire_type: int, position: int, end: int, path: str) -> int:
+        """Past the varint, fixed64 or fixed32 value at `position`."""
+        if wire_type == _VARINT:
+            return self._varint(position, end, path)[1]
+        return self._skip(position, 8 if wire_type == _FIXED64 else 4, end, path)
 
     def _length_delimited(
         self, field: FieldDescriptor, start: int, end: int, name: str, depth: int
@@ -176,16 +183,9 @@ class _Walk:
             if depth + len(open_groups) > MAX_DEPTH:
                 raise _Corrupt(path, f"has groups nested more than {MAX_DEPTH} deep")
             tag_at = position
-            tag, position = self._varint(position, end, path, max_bytes=5)
-            inner, wire_type = tag >> 3, tag & 7
-            if not 1 <= inner <= MAX_FIELD_NUMBER:
-                raise _Corrupt(path, f"has a bad field tag at byte {tag_at}")
-            if wire_type == _VARINT:
-                _, position = self._varint(position, end, path)
-            elif wire_type == _FIXED64:
-                position = self._skip(position, 8, end, path)
-            elif wire_type == _FIXED32:
-                position = self._skip(position, 4, end, path)
+            inner, wire_type, position = self._tag(position, end, path)
+            if wire_type in (_VARINT, _FIXED64, _FIXED32):
+                position = self._skip_scalar(wire_type, position, end, path)
             elif wire_type == _LENGTH:
                 length, position = self._varint(position, end, path)
                 position = self._skip(position, length, end, path)
