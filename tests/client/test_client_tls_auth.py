@@ -155,11 +155,15 @@ def test_client_commands_take_the_key_from_the_environment_or_a_file(
     argv = ["picks", *flags, "--api-key-file", str(key_file), "--customers", str(customers)]
     assert main([*argv, "--out", str(out), "--limit", "2"]) == 0, capsys.readouterr().err
     assert out.read_text().count("c0001") == 2  # two picks each, streamed with the key
-    # No flag takes the key itself (process lists show flags); argparse reads `--api-key`
-    # as `--api-key-file`, and the key, taken for a path, is not repeated.
-    assert main(["recommend", *flags, "--api-key", READ_KEY, "--customer", "c0000"]) == 1
-    err = capsys.readouterr().err
-    assert "never the key itself" in err and READ_KEY not in err
+    # No flag takes the key itself (process lists show flags): `--api-key` is refused (not
+    # taken for an abbreviated --api-key-file), and the key is not repeated. Keys starting
+    # with "-" included (token_urlsafe makes them).
+    for key in (READ_KEY, "-" + READ_KEY):
+        with pytest.raises(SystemExit) as refused:
+            main(["recommend", *flags, "--api-key", key, "--customer", "c0000"])
+        assert refused.value.code == 2
+        err = capsys.readouterr().err
+        assert "there is no --api-key flag" in err and READ_KEY not in err
 
 
 def test_record_takes_the_key_from_its_config_file_and_tls_from_the_environment(

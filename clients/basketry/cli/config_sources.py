@@ -58,11 +58,13 @@ class Layered:
 def options_of(
     parser: argparse.ArgumentParser, *, only: Collection[str] | None = None
 ) -> list[Option]:
-    """The parser's settable options (not --help, not the config options themselves)."""
+    """The parser's settable options (not --help, not the config options themselves, not
+    hidden ones such as a flag that is only there to be refused)."""
     return [
         Option(action)
         for action in parser._actions
         if action.option_strings
+        and action.help != argparse.SUPPRESS
         and not isinstance(action, argparse._HelpAction | argparse._VersionAction)
         and action.dest not in META_DESTS
         and (only is None or action.dest in only)

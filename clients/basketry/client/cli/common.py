@@ -80,6 +80,29 @@ def add_security_args(parser: argparse.ArgumentParser) -> None:
         help=f"send the API key this file holds (default: ${API_KEY_ENV}, if set); there is "
         "no flag taking the key itself, as process lists show flags",
     )
+    # Without it argparse would take `--api-key KEY` for an abbreviated --api-key-file and
+    # treat the key as a path; refused at once instead, the key never echoed.
+    group.add_argument(
+        "--api-key",
+        nargs=0,
+        action=_RefuseKeyFlag,
+        dest="refused_api_key_flag",  # not `api_key`: that is the secret's setting name
+        help=argparse.SUPPRESS,
+    )
+
+
+class _RefuseKeyFlag(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(
+            f"there is no --api-key flag, as process lists show flags: put the key in "
+            f"${API_KEY_ENV} or in a file named by --api-key-file"
+        )
 
 
 def add_pick_args(parser: argparse.ArgumentParser, *, limit_help: str) -> None:
