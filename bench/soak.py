@@ -5,7 +5,8 @@
 All real processes on loopback: a redis-server with an fsync-always append-only file, and
 `basketry serve --processes 2 --redis-url …` (a supervisor and two SO_REUSEPORT workers) on
 snapshots trained from the bundled Online Retail data. The run:
-1. measures capacity: 8 callers sending Recommend back to back for a few seconds;
+1. measures capacity: 8 callers sending the load's mix (RecordOrders aside) back to back
+   for a few seconds;
 2. sends an open-loop mix at half that rate (bench/soak_load.py processes, the project's
    client) for the run's length, during which it
    - publishes a new snapshot version --swaps times (waiting each time until every worker

@@ -66,7 +66,7 @@ def table(figures: dict[str, Any]) -> str:
     load, orders = figures["load"], figures["orders"]
     latency = figures["latency_ms"]
     rows = [
-        ("capacity (8 callers, Recommend)", f"{figures['capacity']['recommend_per_second']}/s"),
+        ("capacity (8 callers, the load's mix)", f"{figures['capacity']['mix_per_second']}/s"),
         ("target / achieved rate", f"{load['target_rps']}/s / {load['achieved_rps']}/s"),
         (
             "generator lag p99 / max",

@@ -94,14 +94,28 @@ class Report:
 
     # What the run saw, as it happens.
     def capacity(self, results: list[dict[str, Any]], plan: Plan) -> None:
-        outcomes = merged_outcomes(results)["Recommend"]
-        rate = outcomes["OK"] / plan.capacity_seconds
+        by_kind = merged_outcomes(results)
+        answered = sum(
+            n
+            for kind, counts in by_kind.items()
+            for outcome, n in counts.items()
+            if allowed(kind, outcome)
+        )
+        rate = answered / plan.capacity_seconds
         self.target_rps = rate / 2
         self.figures_so_far["capacity"] = {
             "callers": plan.capacity_callers,
             "seconds": plan.capacity_seconds,
-            "recommend_per_second": round(rate, 1),
-            "errors": sum(n for outcome, n in outcomes.items() if outcome != "OK"),
+            "mix_per_second": round(rate, 1),
+            "recommend_per_second": round(
+                by_kind.get("Recommend", Counter())["OK"] / plan.capacity_seconds, 1
+            ),
+            "errors": sum(
+                n
+                for kind, counts in by_kind.items()
+                for outcome, n in counts.items()
+                if not allowed(kind, outcome)
+            ),
         }
 
     def load_average(self, when: str) -> None:
