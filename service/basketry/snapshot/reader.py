@@ -111,15 +111,19 @@ def _is_version_name(name: str) -> bool:
     return VERSION_PATTERN.fullmatch(name) is not None and ".." not in name
 
 
-def _check_version_dir(version_dir: Path) -> None:
+def _lstat(path: Path, missing: str) -> os.stat_result:
+    """`path`'s own status (a symlink's, not its target's); `missing` is the refusal's text
+    when there is nothing there."""
     try:
-        mode = os.lstat(version_dir).st_mode
+        return os.lstat(path)
     except FileNotFoundError:
-        raise SnapshotError(
-            f"{version_dir}: no such version directory", Refusal.MISSING_FILE
-        ) from None
+        raise SnapshotError(missing, Refusal.MISSING_FILE) from None
     except OSError as exc:
-        raise SnapshotError(f"{version_dir}: {exc}", Refusal.OTHER) from exc
+        raise SnapshotError(f"{path}: {exc}", Refusal.OTHER) from exc
+
+
+def _check_version_dir(version_dir: Path) -> None:
+    mode = _lstat(version_dir, f"{version_dir}: no such version directory").st_mode
     if stat.S_ISLNK(mode):
         raise SnapshotError(
             f"{version_dir} is a symlink: a version must be a directory of the snapshot "
@@ -133,14 +137,7 @@ def _check_version_dir(version_dir: Path) -> None:
 def _regular_file_size(path: Path) -> int:
     """The size of `path`; refused unless it exists as a regular file, not a symlink (which
     could lead outside the version) nor a FIFO or device (which could block or never end)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        raise SnapshotError(
-            f"{path.parent}: missing file {path.name}", Refusal.MISSING_FILE
-        ) from None
-    except OSError as exc:
-        raise SnapshotError(f"{path}: {exc}", Refusal.OTHER) from exc
+    info = _lstat(path, f"{path.parent}: missing file {path.name}")
     if not stat.S_ISREG(info.st_mode):
         kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a regular file"
         raise SnapshotError(f"{path.parent}: {path.name} is {kind}", Refusal.UNSAFE_PATH)
