@@ -18,11 +18,9 @@ over 10,000) fails.
 from __future__ import annotations
 
 import functools
+import os
 import random
 import re
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
@@ -32,11 +30,11 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 from support.raw_calls import Outcome, call_raw
+from support.serve_process import ServeProcess
 from support.synthetic import customer_id, item_id
 
 from basketry.v1 import recommender_pb2 as pb
 
-BASKETRY = Path(sys.executable).parent / "basketry"
 WARM_UP = 1_000
 MEASURED = 10_000
 START_BOUND = 60.0  # seconds: only bounds a hang (a slow, shared CI machine)
@@ -50,43 +48,30 @@ ALLOWED = {
 
 
 @pytest.fixture
-def serve(snapshot_dir: Path, tmp_path: Path) -> Iterator[tuple[str, int]]:
+def serve(snapshot_dir: Path) -> Iterator[tuple[str, int]]:
     """`basketry serve` on the synthetic snapshot: (gRPC target, process id)."""
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                str(BASKETRY),
-                "serve",
-                "--snapshot-dir",
-                str(snapshot_dir),
-                "--port",
-                "0",
-                "--metrics-port",
-                "0",
-                # Small bounds, so the warm-up fills them (see the module's docstring).
-                "--cache-max-entries",
-                "200",
-                "--max-recorded-orders",
-                "100",
-                "--max-rotation-customers",
-                "200",
-            ],
-            stderr=log,
-        )
+    server = ServeProcess(
+        [
+            "--snapshot-dir",
+            str(snapshot_dir),
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            # Small bounds, so the warm-up fills them (see the module's docstring).
+            "--cache-max-entries",
+            "200",
+            "--max-recorded-orders",
+            "100",
+            "--max-rotation-customers",
+            "200",
+        ],
+        os.environ,
+    )
     try:
-        give_up = time.monotonic() + START_BOUND
-        while not (match := re.search(r"listening on (127\.0\.0\.1:\d+)", log_path.read_text())):
-            assert process.poll() is None and time.monotonic() < give_up, log_path.read_text()
-            time.sleep(0.05)
-        yield match.group(1), process.pid
+        yield server.target(), server.process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=START_BOUND)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 def rss_bytes(pid: int) -> int:
