@@ -156,7 +156,7 @@ def create_server(
             # The kernel (SO_REUSEPORT) and load balancers spread connections, not calls, and
             # clients keep theirs: without an age limit a restarted worker or a new replica
             # gets no traffic until clients reconnect (seen in bench/soak.py). Callers move
-            # over on the GOAWAY; calls in flight get the drain grace to finish.
+            # over on the GOAWAY; calls in flight get the drain grace (at least 30 s) to finish.
             ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_SECONDS * 1000),
             ("grpc.max_connection_age_grace_ms", round(max(settings.grace, 30.0) * 1000)),
         ],
